@@ -1,0 +1,62 @@
+# Two commands matter: `make run` (set everything up, chat in the terminal) and `make test`.
+# Everything else is a step they call, usable on its own.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+RASA    := $(VENV)/bin/rasa
+PYBABEL := $(VENV)/bin/pybabel
+STAMP   := $(VENV)/.installed
+
+PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: help run test pytest train validate lint eval-language catalogs i18n-extract i18n-update clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@py=$$(scripts/find-python310) || exit 1; \
+	  if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$py"; "$$py" -m venv $(VENV) || exit 1; fi
+	$(PY) -m pip install --quiet --upgrade pip wheel
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the pinned dependencies
+
+locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
+	$(PYBABEL) compile -D messages -d locales -l $* 2>&1 | grep -v '^compiling' || true
+	@test -f $@
+
+catalogs: $(MO_FILES) ## compile the gettext catalogs (.po -> .mo)
+
+i18n-extract: $(STAMP) ## extract message ids from the domain and the code into locales/messages.pot
+	$(PYBABEL) extract -F babel.cfg --no-location --sort-output --omit-header -o locales/messages.pot .
+
+i18n-update: i18n-extract ## merge new message ids into the fr, es and bm catalogs
+	$(PYBABEL) update --no-fuzzy-matching --ignore-obsolete -D messages -i locales/messages.pot -d locales
+
+train: $(STAMP) catalogs ## train the model when it is missing or its data, domain, config or NLU code changed
+	$(PY) -m bot train
+
+run: train ## set everything up and chat with the assistant in this terminal (Ctrl-C stops all)
+	$(PY) -m bot run
+
+validate: $(STAMP) ## rasa data validate (domain, rules, NLU data)
+	$(PY) -m bot validate
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check bot actions tests
+
+pytest: train
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint validate pytest ## everything CI checks: lint, data validation, unit and conversation tests
+
+eval-language: train ## language-detection accuracy on the held-out set in tests/data
+	$(PY) -m bot eval-language
+
+clean: ## remove the model, compiled catalogs and local databases (keeps .venv)
+	rm -rf models .rasa var $(MO_FILES)

@@ -1,0 +1,128 @@
+"""Menus: greeting, help, fallback and out-of-scope all end on the numbered main menu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import menu
+from bot.i18n import Translator
+from bot.i18n.language import LANGUAGE_SLOT
+
+
+def show_menu(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    name: str,
+    intro: str | None = None,
+    language: str | None = None,
+    **values: Any,
+) -> list[EventType]:
+    """Send ``intro`` (default: the menu's own) with the buttons of menu ``name``, as one
+    message (one SMS), and remember which menu is open. ``values`` fill placeholders."""
+    language = language or tracker.get_slot(LANGUAGE_SLOT)
+    dispatcher.utter_message(
+        response=intro or menu.INTROS[name],
+        buttons=menu.buttons(name, Translator(language)),
+        language=language,
+        **values,
+    )
+    return [SlotSet(menu.MENU_SLOT, name)]
+
+
+class ShowMenu:
+    """Mixin for actions that show a menu: subclass it with :class:`Action`, set
+    ``action_name``, ``menu_name`` and ``intro`` (the response above the options)."""
+
+    action_name = ""
+    menu_name = "main"
+    intro = ""
+
+    def name(self) -> str:
+        return self.action_name
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return show_menu(dispatcher, tracker, self.menu_name, self.intro)
+
+
+class ActionGreet(ShowMenu, Action):
+    """Hello, what the service does, and the main menu."""
+
+    action_name = "action_greet"
+    intro = "utter_greet"
+
+
+class ActionHelp(ShowMenu, Action):
+    """How to use the service, and the main menu."""
+
+    action_name = "action_help"
+    intro = "utter_help"
+
+
+class ActionFallback(ShowMenu, Action):
+    """Low confidence: say so and offer the menu rather than guess.
+
+    Also Rasa's core fallback (no rule applies): it then ends the turn itself, because
+    nothing else would and Rasa would run it again until its action limit.
+    """
+
+    action_name = "action_fallback"
+    intro = "utter_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        return [*events, FollowupAction("action_listen")]
+
+
+class ActionOutOfScope(ShowMenu, Action):
+    """Outside what the service does: say what it does, and the menu."""
+
+    action_name = "action_out_of_scope"
+    intro = "utter_out_of_scope"
+
+
+class ActionLanguageMenu(ShowMenu, Action):
+    """The three languages as a numbered menu."""
+
+    action_name = "action_language_menu"
+    menu_name = "language"
+    intro = "utter_language_menu"
+
+
+class ActionChooseOption(Action):
+    """A numbered choice: does what the option of the open menu says, in this one action
+    (so the rule `choose_option -> action_choose_option` stays the whole turn)."""
+
+    def name(self) -> str:
+        return "action_choose_option"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        # A button names its menu; a typed number refers to the menu last shown.
+        name = next(tracker.get_latest_entity_values("menu"), None) or tracker.get_slot(
+            menu.MENU_SLOT
+        )
+        if name not in menu.MENUS:
+            return show_menu(dispatcher, tracker, "main")
+        option_entity = next(tracker.get_latest_entity_values("option"), None)
+        number = menu.chosen_number(str(option_entity or tracker.latest_message.get("text", "")))
+        option = menu.resolve(name, number)
+        if option is None:
+            count = len(menu.MENUS[name])
+            return show_menu(dispatcher, tracker, name, "utter_option_invalid", count=count)
+        events: list[EventType] = [SlotSet(slot, value) for slot, value in option.slots.items()]
+        # Render in the language the option sets, if it sets one: its events apply later.
+        language = option.slots.get(LANGUAGE_SLOT) or tracker.get_slot(LANGUAGE_SLOT)
+        if option.opens:
+            return [*events, *show_menu(dispatcher, tracker, option.opens, language=language)]
+        dispatcher.utter_message(response=option.response, language=language)
+        # The menu stays open ("2" then "4" both work), unless the option changed a setting.
+        return [*events, SlotSet(menu.MENU_SLOT, None)] if events else events

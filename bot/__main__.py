@@ -1,0 +1,118 @@
+"""Command line: ``python -m bot <command>`` (the Makefile calls these).
+
+Commands: ``train``, ``run`` (the local stack and a terminal chat), ``chat`` (against a
+running stack), ``validate``, ``eval-language``, ``i18n-review``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot import PROJECT_ROOT
+from bot.settings import Settings, load_dotenv
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.training import ensure_model
+
+    ensure_model(settings.model, force=args.force)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.chat import chat
+    from bot.local import LocalStack, StackError
+    from bot.training import ensure_model
+
+    ensure_model(settings.model)
+    print("Starting the action server and the Rasa server (about 45 s to load the model)...")
+    print(f"Logs: {settings.var_dir / 'log'}; conversations: {settings.tracker_db}")
+    try:
+        with LocalStack(settings) as stack:
+            print(f"Ready. REST channel: {settings.rasa_url}/webhooks/rest/webhook")
+            chat(stack, sender=args.sender)
+    except StackError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    print("Stopped.")
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.chat import chat
+    from bot.local import LocalStack
+
+    chat(LocalStack(settings), sender=args.sender)  # not started: talks to a running stack
+    return 0
+
+
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.validate import validate
+
+    problems = validate()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print("rasa data validate: clean." if not problems else f"{len(problems)} problem(s).")
+    return 1 if problems else 0
+
+
+def _eval_language(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    from bot.evaluation import TARGET, language_report, load_heldout
+
+    agent = Agent.load(str(settings.model))
+
+    def detect(text: str) -> str:
+        return asyncio.run(agent.parse_message(text))["language"]
+
+    report = language_report(detect, load_heldout())
+    print("\n".join(report.lines()))
+    return 0 if all(acc >= TARGET for acc in report.accuracy.values()) else 1
+
+
+def _i18n_review(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.i18n.catalogs import awaiting_review
+
+    entries = awaiting_review()
+    for lang, key, text in entries:
+        print(f"{lang}\t{key}\t{text}")
+    print(f"{len(entries)} entries await a native speaker's review.", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command."""
+    load_dotenv(PROJECT_ROOT / ".env")
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train when the model is missing or stale")
+    train.add_argument("--force", action="store_true", help="train even if up to date")
+    train.set_defaults(func=_train)
+    for name, func, text in (
+        ("run", _run, "start the local stack and chat in this terminal"),
+        ("chat", _chat, "chat with an already running stack"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--sender", help="conversation id (default: a new random one)")
+        sub.set_defaults(func=func)
+    commands.add_parser("validate", help="rasa data validate, strict").set_defaults(
+        func=_validate
+    )
+    commands.add_parser(
+        "eval-language", help="language-detection accuracy on the held-out set"
+    ).set_defaults(func=_eval_language)
+    commands.add_parser(
+        "i18n-review", help="list catalog entries awaiting a native speaker"
+    ).set_defaults(func=_i18n_review)
+    args = parser.parse_args(argv)
+    return int(args.func(args, Settings.from_env()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The local stack: action server and Rasa server as child processes, on loopback.
+
+``make run`` and the conversation tests start the assistant the same way, so what the
+tests check is what a newcomer runs. Leaving the ``with`` block (Ctrl-C included) stops
+both servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from bot import PROJECT_ROOT
+from bot.settings import Settings
+
+READY_TIMEOUT_S = 240.0
+
+
+class StackError(RuntimeError):
+    """A server did not start; the message says which and where its log is."""
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 30.0) -> Any:
+    """One JSON request with the standard library (no client library in the chat path)."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        payload = response.read()
+    return json.loads(payload) if payload else None
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class LocalStack:
+    """Starts the action server and ``rasa run`` on ``settings``; stops them on exit."""
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self._extra_env = env or {}
+        self._processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ACTION_ENDPOINT_URL=self.settings.action_url,
+            TRACKER_DB=str(self.settings.tracker_db.resolve()),
+            LOCALES_DIR=os.environ.get("LOCALES_DIR", str(PROJECT_ROOT / "locales")),
+            # Rasa's telemetry would try to reach the internet.
+            RASA_TELEMETRY_ENABLED="false",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            PYTHONUNBUFFERED="1",
+            SANIC_HOST=self.settings.host,  # the action server listens on loopback only
+        )
+        env.update(self._extra_env)
+        return env
+
+    def _start(self, name: str, command: list[str]) -> None:
+        log_dir = self.settings.var_dir / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=self._env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the chat must not kill a server mid-write
+        )
+        self._processes.append((name, process, log))
+
+    def _wait(self, name: str, url: str, deadline: float) -> None:
+        process = next(p for n, p, _ in self._processes if n == name)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackError(
+                    f"The {name} server exited with code {process.returncode}; "
+                    f"see {self.settings.var_dir / 'log' / (name + '.log')}."
+                )
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        raise StackError(f"The {name} server was not ready within {READY_TIMEOUT_S:.0f} s.")
+
+    def start(self) -> LocalStack:
+        """Start both servers and wait until the model is loaded."""
+        s = self.settings
+        if not s.model.is_file():
+            raise StackError(f"No model at {s.model}: run `make train`.")
+        for port in (s.rasa_port, s.action_port):
+            if _port_in_use(s.host, port):
+                raise StackError(
+                    f"Port {port} on {s.host} is taken; stop what uses it or set "
+                    "RASA_PORT / ACTION_PORT."
+                )
+        s.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        bin_dir = Path(sys.executable).parent
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        self._start(
+            "actions",
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+             "--port", str(s.action_port)],
+        )
+        self._start(
+            "rasa",
+            [str(bin_dir / "rasa"), "run", "--enable-api", "--interface", s.host,
+             "--port", str(s.rasa_port), "--model", str(s.model),
+             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+        )
+        try:
+            self._wait("actions", f"http://{s.host}:{s.action_port}/health", deadline)
+            self._wait("rasa", f"{s.rasa_url}/status", deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers: SIGTERM, then SIGKILL after ten seconds."""
+        for _, process, _ in self._processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process, log in self._processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            log.close()
+        self._processes.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- talking to the running assistant -------------------------------------------------
+
+    def send(self, sender: str, text: str) -> list[dict[str, Any]]:
+        """One user message over the REST channel; the assistant's replies."""
+        url = f"{self.settings.rasa_url}/webhooks/rest/webhook"
+        return http_json("POST", url, {"sender": sender, "message": text}) or []
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """``POST /model/parse``: intent, entities and language of ``text``."""
+        return http_json("POST", f"{self.settings.rasa_url}/model/parse", {"text": text})
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        """The stored conversation of ``sender``, every event included."""
+        url = f"{self.settings.rasa_url}/conversations/{sender}/tracker?include_events=ALL"
+        return http_json("GET", url)

@@ -1,0 +1,1 @@
+"""Understanding messages as people type them: normalisation and language identification."""

@@ -1,0 +1,267 @@
+"""Rasa NLU components: a normalising tokenizer, a language detector, an unknown-words guard.
+
+All are listed in ``config.yml`` by module path. The tokenizer makes every featurizer after
+it see the matching key of :mod:`bot.nlu.normalise` instead of the raw spelling; the detector
+adds ``language`` (``fr``/``es``/``bm``) and ``language_confidence`` to the parse result; the
+guard sends messages made only of never-seen words to ``nlu_fallback``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot import LANGUAGES
+from bot.nlu.language_id import LanguageIdentifier
+from bot.nlu.normalise import words
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = re.compile(r"\S+")
+
+
+def _source_fingerprint(*modules: str) -> str:
+    """Hash of our own source files, so that a change in them retrains the component
+    (Rasa's cache only sees the component's configuration otherwise)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in modules:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
+class NormalisingTokenizer(WhitespaceTokenizer):
+    """Whitespace tokens whose text is the normalised form of what the user typed.
+
+    Offsets still point into the original message, so entity extraction keeps working.
+    Very long messages are cut at ``max_tokens``: no health question needs more, and a
+    flood of text must not stall the model for everyone else.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """Adds ``max_tokens`` to the whitespace tokenizer's options."""
+        return {**WhitespaceTokenizer.get_default_config(), "max_tokens": 200}
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrain when the normaliser changes."""
+        return _source_fingerprint("normalise.py", "components.py")
+
+    def tokenize(self, message: Message, attribute: str) -> list[Token]:
+        """Normalise the user's text; other attributes (intent names) as Rasa does."""
+        if attribute != TEXT:
+            return super().tokenize(message, attribute)
+        text = message.get(attribute) or ""
+        tokens: list[Token] = []
+        for chunk in _CHUNK.finditer(text):
+            for word in words(chunk.group()):
+                tokens.append(Token(word, chunk.start(), chunk.end()))
+            if len(tokens) >= self._config["max_tokens"]:
+                break
+        if not tokens:
+            # Emoji, punctuation or nothing at all: one token keeps the featurizers fed.
+            tokens = [Token(text.strip() or "_", 0, len(text))]
+        return self._apply_token_pattern(tokens[: self._config["max_tokens"]])
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LanguageDetector(GraphComponent):
+    """Detects fr/es/bm per message, learned from the ``language`` metadata of the NLU data.
+
+    Every NLU block carries ``metadata: {language: xx}``; examples without it (bare
+    digits shared by all languages) are not used for training.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """``regularisation`` is the inverse L2 strength of the logistic regression."""
+        return {"regularisation": 10.0}
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrain when the model code or the normaliser changes."""
+        return _source_fingerprint("normalise.py", "language_id.py")
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: LanguageIdentifier | None = None,
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> LanguageDetector:
+        """Untrained detector (see :meth:`train`)."""
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> LanguageDetector:
+        """Detector with the model saved by :meth:`train`."""
+        with model_storage.read_from(resource) as directory:
+            return cls(config, model_storage, resource, LanguageIdentifier.load(directory))
+
+    @staticmethod
+    def labelled_examples(training_data: TrainingData) -> list[tuple[str, str]]:
+        """``(text, language)`` for every example whose metadata names one of our languages."""
+        examples = []
+        for message in training_data.training_examples:
+            metadata = message.get("metadata") or {}
+            language = (metadata.get("example") or {}).get("language") or (
+                metadata.get("intent") or {}
+            ).get("language")
+            if message.get(TEXT) and language in LANGUAGES:
+                examples.append((message.get(TEXT), language))
+        return examples
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fit the identifier on the labelled examples and persist it."""
+        examples = self.labelled_examples(training_data)
+        self._model = LanguageIdentifier.train(examples, self._config["regularisation"])
+        with self._model_storage.write_to(self._resource) as directory:
+            self._model.save(directory)
+        logger.debug("Language detector trained on %d examples.", len(examples))
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Add ``language`` and ``language_confidence`` to each parse result."""
+        if self._model is None:
+            return messages
+        for message in messages:
+            guess = self._model.predict(message.get(TEXT) or "")
+            message.set("language", guess.language, add_to_output=True)
+            message.set("language_confidence", round(guess.confidence, 4), add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class UnknownWordsFallback(GraphComponent):
+    """Sends a message none of whose words occur in the training data to ``nlu_fallback``.
+
+    DIET is confident even on gibberish ("zzkq vvbrt"): a closed-set classifier must pick a
+    known intent. A message made only of words the model has never seen is not understood,
+    however confident the classifier is, so the assistant says so and shows the menu instead
+    of guessing. Messages without letters (digits, emoji) are left alone: menus use them.
+    Listed after ``FallbackClassifier`` in ``config.yml``.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vocabulary: frozenset[str] = frozenset(),
+    ) -> None:
+        self._model_storage = model_storage
+        self._resource = resource
+        self._vocabulary = vocabulary
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrain when the normaliser changes."""
+        return _source_fingerprint("normalise.py", "components.py")
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> UnknownWordsFallback:
+        """Untrained: knows no words (see :meth:`train`)."""
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> UnknownWordsFallback:
+        """With the vocabulary saved by :meth:`train`."""
+        with model_storage.read_from(resource) as directory:
+            words_file = Path(directory) / "vocabulary.json"
+            vocabulary = frozenset(json.loads(words_file.read_text(encoding="utf-8")))
+        return cls(config, model_storage, resource, vocabulary)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Remember every normalised word of the training examples."""
+        vocabulary = sorted(
+            {w for m in training_data.training_examples for w in words(m.get(TEXT) or "")}
+        )
+        with self._model_storage.write_to(self._resource) as directory:
+            (Path(directory) / "vocabulary.json").write_text(
+                json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8"
+            )
+        self._vocabulary = frozenset(vocabulary)
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+    def understood(self, text: str) -> bool:
+        """Whether at least one word of ``text`` is known, or it has no letters at all."""
+        lettered = [w for w in words(text) if any(ch.isalpha() for ch in w)]
+        return not lettered or any(w in self._vocabulary for w in lettered)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Replace the intent of messages made only of unknown words by ``nlu_fallback``."""
+        for message in messages:
+            if not self._vocabulary or self.understood(message.get(TEXT) or ""):
+                continue
+            fallback = {
+                INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
+                PREDICTED_CONFIDENCE_KEY: 1.0,
+            }
+            message.data[INTENT] = fallback
+            ranking = message.data.get(INTENT_RANKING_KEY) or []
+            message.data[INTENT_RANKING_KEY] = [fallback, *ranking]
+        return messages

@@ -1,0 +1,86 @@
+"""Our Rasa components, trained and run through Rasa's own storage and message types."""
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.components import LanguageDetector, NormalisingTokenizer, UnknownWordsFallback
+
+
+def _example(text: str, intent: str, language: str) -> Message:
+    return Message(
+        data={TEXT: text, "intent": intent, "metadata": {"intent": {"language": language}}}
+    )
+
+
+TRAINING = TrainingData(
+    [
+        _example("bonjour je veux un rendez vous", "greet", "fr"),
+        _example("merci beaucoup madame", "thank", "fr"),
+        _example("hola quiero una cita", "greet", "es"),
+        _example("muchas gracias senora", "thank", "es"),
+        _example("i ni ce n b'a fɛ", "greet", "bm"),
+        _example("a ni ce kosɛbɛ", "thank", "bm"),
+        Message(data={TEXT: "2", "intent": "choose_option"}),  # no language: not learnt
+    ]
+)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+def _context() -> ExecutionContext:
+    return ExecutionContext(GraphSchema({}), "test")
+
+
+def _train_and_load(cls: type, storage: LocalModelStorage, name: str):
+    resource = Resource(name)
+    component = cls.create(cls.get_default_config(), storage, resource, _context())
+    component.train(TRAINING)
+    return cls.load(cls.get_default_config(), storage, resource, _context())
+
+
+def test_tokenizer_features_see_the_normalised_words() -> None:
+    tokenizer = NormalisingTokenizer(NormalisingTokenizer.get_default_config())
+    message = Message(data={TEXT: "N b'a fɛ, jsuis là"})
+    tokenizer.process([message])
+    tokens = message.get(TOKENS_NAMES[TEXT])
+    assert [t.text for t in tokens] == ["n", "be", "a", "fe", "je", "suis", "la"]
+    assert (tokens[1].start, tokens[1].end) == (2, 5)  # offsets stay in the original text
+
+
+def test_tokenizer_caps_huge_messages_and_keeps_emoji_messages() -> None:
+    tokenizer = NormalisingTokenizer(NormalisingTokenizer.get_default_config())
+    huge, emoji = Message(data={TEXT: "bla " * 10_000}), Message(data={TEXT: "😀😀"})
+    tokenizer.process([huge, emoji])
+    assert len(huge.get(TOKENS_NAMES[TEXT])) == 200
+    assert len(emoji.get(TOKENS_NAMES[TEXT])) == 1
+
+
+def test_language_detector_learns_from_metadata(storage: LocalModelStorage) -> None:
+    detector = _train_and_load(LanguageDetector, storage, "lang")
+    messages = [Message(data={TEXT: t}) for t in ("hola gracias", "merci bonjour", "a ni ce")]
+    detector.process(messages)
+    assert [m.get("language") for m in messages] == ["es", "fr", "bm"]
+    assert "language" in messages[0].as_dict(only_output_properties=True)
+
+
+def test_unknown_words_go_to_fallback(storage: LocalModelStorage) -> None:
+    guard = _train_and_load(UnknownWordsFallback, storage, "guard")
+    known, unknown, digits = (
+        Message(data={TEXT: t, "intent": {"name": "greet", "confidence": 0.99}})
+        for t in ("BONJOUR!!", "zzkq vvbrt plof", "3")
+    )
+    guard.process([known, unknown, digits])
+    assert known.get("intent")["name"] == "greet"
+    assert unknown.get("intent")["name"] == "nlu_fallback"
+    assert digits.get("intent")["name"] == "greet"

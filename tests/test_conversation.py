@@ -1,0 +1,218 @@
+"""Whole dialogues through the running stack: REST channel, Rasa server, action server.
+
+Assertions are on behaviour: which response was sent (``utter_action`` in the stored
+conversation), in which language (the text equals the catalog's text in that language),
+which slots are set. No French wording is written here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from bot import LANGUAGES, PROJECT_ROOT
+from bot.evaluation import TARGET, language_report, load_heldout
+from bot.i18n import Translator
+from bot.local import LocalStack, http_json
+from bot.menu import MENUS
+
+pytestmark = pytest.mark.stack
+
+RESPONSE_KEYS = {
+    name: variations[0]["text"]
+    for path in (PROJECT_ROOT / "domain").glob("*.yml")
+    for name, variations in (yaml.safe_load(path.read_text()).get("responses") or {}).items()
+}
+GREETINGS = {"fr": "bonjour", "es": "hola buenas", "bm": "i ni ce"}
+
+
+class Conversation:
+    """One user talking to the stack; remembers what it has seen."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.sender = f"test-{uuid.uuid4().hex[:10]}"
+        self._seen = 0
+
+    def say(self, text: str) -> list[dict[str, Any]]:
+        return self.stack.send(self.sender, text)
+
+    def tracker(self) -> dict[str, Any]:
+        return self.stack.tracker(self.sender)
+
+    def slot(self, name: str) -> Any:
+        return self.tracker()["slots"].get(name)
+
+    def new_bot_events(self) -> list[dict[str, Any]]:
+        """The bot messages stored since the last call."""
+        events = [e for e in self.tracker()["events"] if e["event"] == "bot"]
+        new, self._seen = events[self._seen :], len(events)
+        return new
+
+    def expect(self, text: str, *responses: str, language: str) -> list[dict[str, Any]]:
+        """Say ``text``; the bot answers with ``responses``, each in ``language``."""
+        replies = self.say(text)
+        events = self.new_bot_events()
+        assert [e["metadata"].get("utter_action") for e in events] == list(responses), (
+            text,
+            [e["metadata"].get("utter_action") for e in events],
+        )
+        translate = Translator(language)
+        for event, reply in zip(events, replies, strict=True):
+            template = translate(RESPONSE_KEYS[event["metadata"]["utter_action"]])
+            # Texts with placeholders are compared up to the first one.
+            assert reply["text"].startswith(template.split("{")[0]), (text, reply, language)
+            if "{" not in template:
+                assert reply["text"] == template, (text, reply["text"], language)
+        return replies
+
+
+def main_menu_titles(language: str) -> list[str]:
+    translate = Translator(language)
+    return [translate(option.label) for option in MENUS["main"]]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_greeting_sets_language_and_shows_the_numbered_menu(
+    stack: LocalStack, language: str
+) -> None:
+    chat = Conversation(stack)
+    replies = chat.expect(GREETINGS[language], "utter_greet", language=language)
+    assert [b["title"] for b in replies[0]["buttons"]] == main_menu_titles(language)
+    assert chat.slot("language") == language
+    assert chat.slot("menu") == "main"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_menu_numbers_thanks_and_goodbye(stack: LocalStack, language: str) -> None:
+    chat = Conversation(stack)
+    chat.expect(GREETINGS[language], "utter_greet", language=language)
+    chat.expect("1", "utter_health_menu", language=language)
+    chat.expect(GREETINGS[language], "utter_greet", language=language)
+    chat.expect("2", "utter_workshops_unavailable", language=language)
+    chat.expect(GREETINGS[language], "utter_greet", language=language)
+    chat.expect("3", "utter_counsellor_unavailable", language=language)
+    thanks = {"fr": "merci beaucoup", "es": "muchas gracias por todo", "bm": "a ni ce kosɛbɛ"}
+    chat.expect(thanks[language], "utter_thank", language=language)
+    byes = {"fr": "au revoir a demain", "es": "chau nos vemos", "bm": "k'an bɛn sini"}
+    chat.expect(byes[language], "utter_goodbye", language=language)
+    assert chat.slot("language") == language
+
+
+def test_a_number_out_of_range_explains_and_keeps_the_menu(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("hola", "utter_greet", language="es")
+    replies = chat.expect("9", "utter_option_invalid", language="es")
+    assert replies[0]["text"] == Translator("es")("option_invalid", count=4)
+    assert len(replies[0]["buttons"]) == 4
+    chat.expect("2", "utter_workshops_unavailable", language="es")
+
+
+def test_language_menu_switches_by_number(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    replies = chat.expect("4", "utter_language_menu", language="fr")
+    assert [b["title"] for b in replies[0]["buttons"]] == ["Français", "Español", "Bamanankan"]
+    chat.expect("3", "utter_language_changed", language="bm")
+    assert chat.slot("language") == "bm"
+    # A French greeting alone does not flip a chosen language back.
+    chat.expect("salut", "utter_greet", language="bm")
+
+
+def test_a_button_press_names_its_menu(stack: LocalStack) -> None:
+    """An old keyboard pressed later still means what it showed."""
+    chat = Conversation(stack)
+    chat.expect("i ni ce", "utter_greet", language="bm")
+    chat.expect('/choose_option{"menu": "language", "option": "2"}',
+                "utter_language_changed", language="es")
+    assert chat.slot("language") == "es"
+
+
+@pytest.mark.parametrize(
+    ("request_text", "language"),
+    [("en francais stp", "fr"), ("quiero hablar en español porfa", "es"), ("bamanankan", "bm")],
+)
+def test_asking_for_a_language_switches_at_once(
+    stack: LocalStack, request_text: str, language: str
+) -> None:
+    chat = Conversation(stack)
+    start = "es" if language != "es" else "fr"
+    chat.expect(GREETINGS[start], "utter_greet", language=start)
+    chat.expect(request_text, "utter_language_changed", language=language)
+    assert chat.slot("language") == language
+
+
+def test_short_ambiguous_messages_never_flip_the_language(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("i ni ce", "utter_greet", language="bm")
+    for text in ("ok", "👍", "1", "si"):
+        replies = chat.say(text)
+        assert replies
+        assert chat.slot("language") == "bm", text
+
+
+def test_writing_in_another_language_for_a_while_switches(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    chat.expect("hola buenas tardes", "utter_greet", language="fr")  # one is not enough
+    chat.expect("muchas gracias amiga", "utter_thank", language="es")
+    assert chat.slot("language") == "es"
+
+
+def test_out_of_scope_and_fallback_rephrase_the_menu(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("hola", "utter_greet", language="es")
+    replies = chat.say("quien gano el partido de futbol ayer")
+    events = chat.new_bot_events()
+    assert events[0]["metadata"]["utter_action"] == "utter_out_of_scope"
+    assert [b["title"] for b in replies[0]["buttons"]] == main_menu_titles("es")
+    replies = chat.say("zzkq vvbrt plof")
+    events = chat.new_bot_events()
+    assert events[0]["metadata"]["utter_action"] == "utter_fallback"
+    assert [b["title"] for b in replies[0]["buttons"]] == main_menu_titles("es")
+
+
+def test_questions_about_the_service(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    chat.expect("c confidentiel ce que j'ecris ?", "utter_about/privacy", language="fr")
+    chat.expect("t un robot ou une vraie personne", "utter_about/bot", language="fr")
+
+
+@pytest.mark.parametrize("text", ["", " ", "😀😀😀", "?" * 50, "blabla " * 2000])
+def test_bad_input_gets_an_answer_and_keeps_the_language(stack: LocalStack, text: str) -> None:
+    chat = Conversation(stack)
+    chat.expect("hola", "utter_greet", language="es")
+    replies = chat.say(text)
+    assert replies, "every message gets an answer"
+    assert all(r.get("text") for r in replies)
+    assert chat.slot("language") == "es"
+
+
+def test_language_survives_a_new_session(stack: LocalStack) -> None:
+    chat = Conversation(stack)
+    chat.expect("i ni ce", "utter_greet", language="bm")
+    url = f"{stack.settings.rasa_url}/conversations/{chat.sender}/execute"
+    http_json("POST", url, {"name": "action_session_start"})
+    events = chat.tracker()["events"]
+    assert [e["event"] for e in events].count("session_started") == 2
+    assert chat.slot("language") == "bm"
+    assert chat.slot("menu") is None
+    chat.expect("1", "utter_help", language="bm")  # no menu open any more: menu again
+
+
+def test_parse_result_carries_the_language(stack: LocalStack) -> None:
+    for language, text in GREETINGS.items():
+        result = stack.parse(text)
+        assert result["intent"]["name"] == "greet"
+        assert result["language"] == language
+        assert 0.0 <= result["language_confidence"] <= 1.0
+
+
+def test_language_detection_on_the_heldout_set(stack: LocalStack) -> None:
+    """The figure `make eval-language` reports, through POST /model/parse."""
+    report = language_report(lambda text: stack.parse(text)["language"], load_heldout())
+    assert all(report.accuracy[lang] >= TARGET for lang in LANGUAGES), "\n".join(report.lines())

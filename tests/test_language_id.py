@@ -1,0 +1,59 @@
+"""The language identifier on its own, trained on the project's NLU data."""
+
+from pathlib import Path
+
+import pytest
+from rasa.shared.nlu.training_data.loading import load_data
+
+from bot import PROJECT_ROOT
+from bot.evaluation import TARGET, language_report, load_heldout
+from bot.nlu.components import LanguageDetector
+from bot.nlu.language_id import LanguageIdentifier, features
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    data = load_data(str(PROJECT_ROOT / "data" / "nlu"))
+    return LanguageIdentifier.train(LanguageDetector.labelled_examples(data))
+
+
+def test_heldout_accuracy_per_language(identifier: LanguageIdentifier) -> None:
+    report = language_report(lambda text: identifier.predict(text).language, load_heldout())
+    assert all(acc >= TARGET for acc in report.accuracy.values()), "\n".join(report.lines())
+
+
+def test_heldout_set_is_separate_from_training_data() -> None:
+    data = load_data(str(PROJECT_ROOT / "data" / "nlu"))
+    training = {m.get("text").strip().casefold() for m in data.training_examples if m.get("text")}
+    heldout = {t.strip().casefold() for msgs in load_heldout().values() for t in msgs}
+    assert len(heldout) >= 180
+    assert not training & heldout
+
+
+def test_spellings_of_one_bambara_sentence_agree(identifier: LanguageIdentifier) -> None:
+    for text in ("n bɛ kɔnɔmaya la wa", "n be konomaya la wa", "N BÈ KÒNÒMAYA LA WA"):
+        assert identifier.predict(text).language == "bm"
+
+
+def test_no_letters_means_low_confidence(identifier: LanguageIdentifier) -> None:
+    for text in ("", "1", "👍👍", "???"):
+        guess = identifier.predict(text)
+        assert guess.language in {"fr", "es", "bm"}
+        assert guess.confidence < 0.7
+
+
+def test_save_and_load_round_trip(identifier: LanguageIdentifier, tmp_path: Path) -> None:
+    identifier.save(tmp_path)
+    assert not list(tmp_path.glob("*.pkl"))
+    loaded = LanguageIdentifier.load(tmp_path)
+    for text in ("hola causa", "bonjour", "i ni ce"):
+        assert loaded.predict(text) == identifier.predict(text)
+
+
+def test_training_skips_examples_without_letters() -> None:
+    model = LanguageIdentifier.train([("bonjour", "fr"), ("hola", "es"), ("123", "bm")])
+    assert model.languages == ["es", "fr"]
+
+
+def test_features_use_the_normalised_key() -> None:
+    assert features("Kɔnɔmaya") == features("konomaya")
