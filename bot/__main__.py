@@ -61,11 +61,17 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval_language(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
+    import logging
 
     from rasa.core.agent import Agent
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
 
     from bot.evaluation import TARGET, language_report, load_heldout
 
+    # Rasa's debug log prints every parsed text: keep it at WARNING here.
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
     agent = Agent.load(str(settings.model))
 
     def detect(text: str) -> str:

@@ -67,19 +67,13 @@ class Translator:
             logger.warning("Message key %r has no text in %r.", key, self.language)
         return text.format(**values) if values else text
 
-    def plural(self, key: str, key_plural: str, n: int, **values: object) -> str:
-        """The plural-aware text of ``key`` for count ``n`` (``{n}`` is filled in)."""
-        text = self._catalog.ngettext(key, key_plural, n)
-        return text.format(n=n, **values)
-
-
-# Babel's patterns can contain no-break spaces (U+00A0, U+202F): harmless on Telegram, but
-# one such character turns a whole SMS into UCS-2. Channels fold them; here we keep Babel's
-# output as is and let the caller decide.
-
 
 def format_date(value: date, language: str | None) -> str:
-    """A date spelt out in the user's language: ``juma 15 marisi 2024``."""
+    """A date spelt out in the user's language: ``juma 15 marisi 2024``.
+
+    Babel's output is kept as is, no-break spaces included (some fr and es formats have
+    them): an SMS sender must fold them, since one turns a whole SMS into UCS-2.
+    """
     return babel_dates.format_date(value, format="full", locale=supported(language))
 
 
