@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ def ensure_model(model: Path, root: Path = PROJECT_ROOT, force: bool = False) ->
         "--fixed-model-name", model.name.removesuffix(".tar.gz"),
         "--force",
     ]
+    if os.environ.get("CI"):
+        command.append("--quiet")  # no progress bars in CI logs
     subprocess.run(command, cwd=root, check=True)
     _stamp(model).write_text(current + "\n")
     return True

@@ -21,10 +21,11 @@ from bot.menu import MENUS
 
 pytestmark = pytest.mark.stack
 
+DOMAINS = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in PROJECT_ROOT.glob("domain/*.yml")]
 RESPONSE_KEYS = {
     name: variations[0]["text"]
-    for path in (PROJECT_ROOT / "domain").glob("*.yml")
-    for name, variations in (yaml.safe_load(path.read_text()).get("responses") or {}).items()
+    for domain in DOMAINS
+    for name, variations in (domain.get("responses") or {}).items()
 }
 GREETINGS = {"fr": "bonjour", "es": "hola buenas", "bm": "i ni ce"}
 
