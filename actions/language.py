@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.menu import show_menu
+from actions.common import show_menu
 from bot.i18n.language import (
     CANDIDATE_SLOT,
     LANGUAGE_SLOT,
@@ -74,5 +74,5 @@ class ActionChooseLanguage(Action):
         if language is None:
             return show_menu(dispatcher, tracker, "language")
         # The slot events below are not applied yet when the text is rendered.
-        dispatcher.utter_message(response="utter_language_changed", language=language)
+        dispatcher.utter_message(response="utter_language_changed", slots={LANGUAGE_SLOT: language})
         return _slot_events(LanguageState(language))

@@ -8,29 +8,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import show_menu
+from actions.safety import send_numbers
 from bot import menu
-from bot.i18n import Translator
-from bot.i18n.language import LANGUAGE_SLOT
 
-
-def show_menu(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    name: str,
-    intro: str | None = None,
-    language: str | None = None,
-    **values: Any,
-) -> list[EventType]:
-    """Send ``intro`` (default: the menu's own) with the buttons of menu ``name``, as one
-    message (one SMS), and remember which menu is open. ``values`` fill placeholders."""
-    language = language or tracker.get_slot(LANGUAGE_SLOT)
-    dispatcher.utter_message(
-        response=intro or menu.INTROS[name],
-        buttons=menu.buttons(name, Translator(language)),
-        language=language,
-        **values,
-    )
-    return [SlotSet(menu.MENU_SLOT, name)]
+# Options that need more than a response or a menu (bot.menu.Option.handler).
+HANDLERS = {"emergency_numbers": send_numbers}
 
 
 class ShowMenu:
@@ -118,11 +101,13 @@ class ActionChooseOption(Action):
         if option is None:
             count = len(menu.MENUS[name])
             return show_menu(dispatcher, tracker, name, "utter_option_invalid", count=count)
-        events: list[EventType] = [SlotSet(slot, value) for slot, value in option.slots.items()]
-        # Render in the language the option sets, if it sets one: its events apply later.
-        language = option.slots.get(LANGUAGE_SLOT) or tracker.get_slot(LANGUAGE_SLOT)
+        slots = dict(option.slots)
+        events: list[EventType] = [SlotSet(slot, value) for slot, value in slots.items()]
+        # Rendered with the slots the option sets (a new language): its events apply later.
         if option.opens:
-            return [*events, *show_menu(dispatcher, tracker, option.opens, language=language)]
-        dispatcher.utter_message(response=option.response, language=language)
+            return [*events, *show_menu(dispatcher, tracker, option.opens, slots=slots)]
+        if option.handler:
+            return [*events, *await HANDLERS[option.handler](dispatcher, tracker, slots)]
+        dispatcher.utter_message(response=option.response, slots=slots)
         # The menu stays open ("2" then "4" both work), unless the option changed a setting.
         return [*events, SlotSet(menu.MENU_SLOT, None)] if events else events

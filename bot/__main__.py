@@ -1,7 +1,7 @@
 """Command line: ``python -m bot <command>`` (the Makefile calls these).
 
 Commands: ``train``, ``run`` (the local stack and a terminal chat), ``chat`` (against a
-running stack), ``validate``, ``eval-language``, ``i18n-review``.
+running stack), ``validate``, ``eval``, ``eval-language``, ``i18n-review``.
 """
 
 from __future__ import annotations
@@ -61,17 +61,12 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval_language(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
-    import logging
 
     from rasa.core.agent import Agent
-    from rasa.utils.common import configure_logging_and_warnings
-    from rasa.utils.log_utils import configure_structlog
 
     from bot.evaluation import TARGET, language_report, load_heldout
 
-    # Rasa's debug log prints every parsed text: keep it at WARNING here.
-    configure_logging_and_warnings(logging.WARNING)
-    configure_structlog(logging.WARNING)
+    _quiet_rasa()
     agent = Agent.load(str(settings.model))
 
     def detect(text: str) -> str:
@@ -80,6 +75,69 @@ def _eval_language(args: argparse.Namespace, settings: Settings) -> int:
     report = language_report(detect, load_heldout())
     print("\n".join(report.lines()))
     return 0 if all(acc >= TARGET for acc in report.accuracy.values()) else 1
+
+
+def _quiet_rasa() -> None:
+    """Rasa's debug log prints every parsed text: keep it at WARNING in our commands."""
+    import logging
+
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import functools
+
+    from rasa.core.agent import Agent
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot import LANGUAGES
+    from bot import evaluation as ev
+    from bot.safety import load_lexicon
+    from bot.training import ensure_model
+
+    ensure_model(settings.model)
+    _quiet_rasa()
+    agent = Agent.load(str(settings.model))
+
+    @functools.cache
+    def parse(text: str) -> dict:
+        return asyncio.run(agent.parse_message(text))
+
+    training = load_data(str(PROJECT_ROOT / "data" / "nlu"))
+    baseline = ev.train_baseline(
+        [(m.get("text"), ev.top_level(m.get("intent"))) for m in training.intent_examples]
+    )
+    lexicon = load_lexicon()
+    sets, redteam = ev.load_sets(ev.INTENT_SETS), ev.load_sets(ev.REDTEAM)
+    ok = True
+    print(f"{'lang':<5}{'n':>5}{'acc':>7}{'F1':>7}{'base acc':>10}{'base F1':>9}{'lang id':>9}"
+          f"{'recall':>8}{'(lexicon)':>10}{'false al.':>10}")
+    details = []
+    for lang in LANGUAGES:
+        rasa = ev.score_intents(lambda t: ev.top_level(parse(t)["intent"]["name"]), sets[lang])
+        base = ev.score_intents(baseline, sets[lang])
+        messages = [t for msgs in sets[lang].values() for t in msgs]
+        lang_acc = sum(parse(t)["language"] == lang for t in messages) / len(messages)
+        ordinary = [t for i, msgs in sets[lang].items() if i != "emergency" for t in msgs]
+        gate = ev.score_safety(lambda t: parse(t)["intent"]["name"] == "emergency",
+                               redteam[lang], ordinary)
+        lex = ev.score_safety(lambda t: lexicon.category(t) is not None, redteam[lang], ordinary)
+        print(f"{lang:<5}{rasa.n:>5}{rasa.accuracy:>7.3f}{rasa.macro_f1:>7.3f}"
+              f"{base.accuracy:>10.3f}{base.macro_f1:>9.3f}{lang_acc:>9.3f}"
+              f"{gate.recall:>8.3f}{lex.recall:>10.3f}{gate.false_alarm_rate:>10.3f}")
+        ok &= rasa.macro_f1 >= ev.F1_TARGETS[lang] and rasa.macro_f1 > base.macro_f1
+        ok &= gate.recall >= ev.RECALL_TARGET and gate.false_alarm_rate < ev.FALSE_ALARM_LIMIT
+        details += [f"  {lang} missed emergency: {t}" for t in gate.missed]
+        details += [f"  {lang} false alarm: {t}" for t in gate.alarms]
+    print("\n".join(details))
+    print("targets met" if ok else "targets NOT met: macro-F1 >= 0.92 fr/es, 0.85 bm, above the "
+          "baseline; safety recall 1.0; false alarms < 3 %")
+    return 0 if ok else 1
 
 
 def _i18n_review(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "eval-language", help="language-detection accuracy on the held-out set"
     ).set_defaults(func=_eval_language)
+    commands.add_parser(
+        "eval", help="intents vs a TF-IDF baseline, language, safety recall, per language"
+    ).set_defaults(func=_eval)
     commands.add_parser(
         "i18n-review", help="list catalog entries awaiting a native speaker"
     ).set_defaults(func=_i18n_review)

@@ -1,8 +1,10 @@
-"""Language-detection accuracy on the held-out set of ``tests/data/language_heldout.yml``.
+"""Measuring understanding on held-out sets written separately from ``data/nlu``.
 
-The set is written separately from ``data/nlu`` (SMS spelling, no-accent Bambara, French
-words inside Bambara). ``make eval-language`` measures the trained model with it; the test
-suite holds the same figures to a floor of 0.95 per language.
+- language detection: ``tests/data/language_heldout.yml`` (``make eval-language``);
+- top-level intents, beside a TF-IDF + logistic-regression baseline, and language again:
+  ``tests/data/intents/<lang>.yml`` (``make eval``);
+- the safety check: recall on ``tests/data/redteam/<lang>.yml``, false alarms on the
+  non-emergency held-out messages (``make eval``).
 """
 
 from __future__ import annotations
@@ -55,3 +57,104 @@ def language_report(detect: Callable[[str], str], heldout: dict[str, list[str]])
         report.counts[lang] = len(messages)
         report.accuracy[lang] = hits / len(messages)
     return report
+
+
+# -- intents, baseline and safety (make eval) ---------------------------------------------
+
+INTENT_SETS = PROJECT_ROOT / "tests" / "data" / "intents"
+REDTEAM = PROJECT_ROOT / "tests" / "data" / "redteam"
+# The top-level intents other parts of the project rely on (issue #3); scored with macro-F1.
+CONTRACT_INTENTS = (
+    "greet", "goodbye", "thank", "contraception", "pregnancy", "addiction", "book_workshop",
+    "cancel_booking", "my_bookings", "request_counsellor", "emergency", "out_of_scope",
+)  # fmt: skip
+F1_TARGETS = {"fr": 0.92, "es": 0.92, "bm": 0.85}
+RECALL_TARGET = 1.0
+FALSE_ALARM_LIMIT = 0.03
+
+
+def load_sets(directory: Path) -> dict[str, dict[str, list[str]]]:
+    """``{language: {label: [message, ...]}}`` from ``<directory>/<lang>.yml``."""
+    return {
+        lang: yaml.safe_load((directory / f"{lang}.yml").read_text(encoding="utf-8"))
+        for lang in LANGUAGES
+    }
+
+
+@dataclass
+class IntentScores:
+    """Accuracy and macro-F1 of the top-level intent for one language."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+
+
+def score_intents(predict: Callable[[str], str], examples: dict[str, list[str]]) -> IntentScores:
+    """Score ``predict`` (text -> top-level intent) on ``{intent: [messages]}``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth = [intent for intent, messages in examples.items() for _ in messages]
+    predicted = [predict(text) for messages in examples.values() for text in messages]
+    return IntentScores(
+        n=len(truth),
+        accuracy=float(accuracy_score(truth, predicted)),
+        macro_f1=float(
+            f1_score(truth, predicted, labels=list(CONTRACT_INTENTS), average="macro",
+                     zero_division=0)
+        ),
+    )
+
+
+def top_level(intent: str) -> str:
+    """``contraception/pill_missed`` -> ``contraception``."""
+    return intent.split("/", 1)[0]
+
+
+def train_baseline(examples: list[tuple[str, str]]) -> Callable[[str], str]:
+    """TF-IDF (words and bigrams) + logistic regression on the raw text: the reference a
+    trained Rasa model must beat. Same training examples, none of our normalisation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts, labels = zip(*examples, strict=True)
+    model = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True),
+        LogisticRegression(max_iter=2000, C=10.0),
+    )
+    model.fit(list(texts), list(labels))
+    return lambda text: str(model.predict([text])[0])
+
+
+@dataclass
+class SafetyScores:
+    """Recall on the red-team list and false alarms on the other held-out messages."""
+
+    recall: float
+    caught: int
+    total: int
+    false_alarm_rate: float
+    false_alarms: int
+    ordinary: int
+    missed: list[str] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+
+def score_safety(
+    is_emergency: Callable[[str], bool], redteam: dict[str, list[str]], ordinary: list[str]
+) -> SafetyScores:
+    """Every red-team message must be caught; few ordinary ones may be."""
+    attacks = [text for messages in redteam.values() for text in messages]
+    missed = [text for text in attacks if not is_emergency(text)]
+    alarms = [text for text in ordinary if is_emergency(text)]
+    return SafetyScores(
+        recall=1 - len(missed) / len(attacks),
+        caught=len(attacks) - len(missed),
+        total=len(attacks),
+        false_alarm_rate=len(alarms) / len(ordinary) if ordinary else 0.0,
+        false_alarms=len(alarms),
+        ordinary=len(ordinary),
+        missed=missed,
+        alarms=alarms,
+    )

@@ -19,17 +19,20 @@ from bot.i18n.language import CANDIDATE_SLOT, LANGUAGE_SLOT, STREAK_SLOT
 from bot.nlu.normalise import words
 
 MENU_SLOT = "menu"
+COUNTRY_SLOT = "country"
 CHOOSE_INTENT = "choose_option"
 
 
 @dataclass(frozen=True)
 class Option:
     """One numbered choice: its label (a catalog key), then what choosing it does: send a
-    ``response``, or open the menu ``opens``; and the slots it sets."""
+    ``response``, open the menu ``opens``, or run the action-side ``handler`` (by name, see
+    ``actions.menu.HANDLERS``); and the slots it sets."""
 
     label: str
     response: str | None = None
     opens: str | None = None
+    handler: str | None = None
     slots: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -41,8 +44,16 @@ def _language(label: str, code: str) -> Option:
     )
 
 
+def _country(label: str, code: str) -> Option:
+    return Option(label, handler="emergency_numbers", slots={COUNTRY_SLOT: code})
+
+
 # What each menu shows above its options (a response name).
-INTROS: dict[str, str] = {"main": "utter_help", "language": "utter_language_menu"}
+INTROS: dict[str, str] = {
+    "main": "utter_help",
+    "language": "utter_language_menu",
+    "country": "utter_emergency_ask_country",
+}
 
 MENUS: dict[str, tuple[Option, ...]] = {
     "main": (
@@ -55,6 +66,12 @@ MENUS: dict[str, tuple[Option, ...]] = {
         _language(N_("language.fr"), "fr"),
         _language(N_("language.es"), "es"),
         _language(N_("language.bm"), "bm"),
+    ),
+    # Asked once, in an emergency, when the channel did not tell the country.
+    "country": (
+        _country(N_("country.ml"), "ML"),
+        _country(N_("country.pe"), "PE"),
+        _country(N_("country.fr"), "FR"),
     ),
 }
 

@@ -119,3 +119,28 @@ def test_dates_in_each_language() -> None:
 
 def test_unknown_language_renders_in_the_default() -> None:
     assert Translator("en")("greet") == Translator("fr")("greet")
+
+
+HEALTH_AREAS = ("contraception.", "pregnancy.", "addiction.", "emergency.")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_health_answers_fit_two_sms_and_name_their_source(language: str) -> None:
+    """Each part of an answer costs at most 2 segments as the SMS channel sends it, and its
+    catalog comment names the source and that a clinical review is pending or done."""
+    from bot.sms import encode
+
+    health = [m for m in load_po(language) if str(m.id).startswith(HEALTH_AREAS)]
+    assert len(health) >= 33 + 6
+    for message in health:
+        assert encode(message.string).segments <= 2, (message.id, len(message.string))
+        comments = " ".join(message.user_comments)
+        assert "source: " in comments, message.id
+        assert "clinical review" in comments, message.id
+
+
+def test_health_topics_cover_the_required_sub_topics() -> None:
+    keys = {str(m.id) for m in load_po("fr")}
+    for area, minimum in (("contraception", 12), ("pregnancy", 10), ("addiction", 8)):
+        subs = {k.split(".")[1] for k in keys if k.startswith(area + ".")}
+        assert len(subs) >= minimum, (area, subs)

@@ -6,7 +6,14 @@ import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
 from bot import PROJECT_ROOT
-from bot.evaluation import TARGET, language_report, load_heldout
+from bot.evaluation import (
+    INTENT_SETS,
+    REDTEAM,
+    TARGET,
+    language_report,
+    load_heldout,
+    load_sets,
+)
 from bot.nlu.components import LanguageDetector
 from bot.nlu.language_id import LanguageIdentifier, features
 
@@ -22,12 +29,17 @@ def test_heldout_accuracy_per_language(identifier: LanguageIdentifier) -> None:
     assert all(acc >= TARGET for acc in report.accuracy.values()), "\n".join(report.lines())
 
 
-def test_heldout_set_is_separate_from_training_data() -> None:
+def test_heldout_sets_are_separate_from_training_data() -> None:
+    """No message of a held-out set (languages, intents, red-team) is a training example."""
     data = load_data(str(PROJECT_ROOT / "data" / "nlu"))
     training = {m.get("text").strip().casefold() for m in data.training_examples if m.get("text")}
     heldout = {t.strip().casefold() for msgs in load_heldout().values() for t in msgs}
     assert len(heldout) >= 180
     assert not training & heldout
+    for directory in (INTENT_SETS, REDTEAM):
+        for sets in load_sets(directory).values():
+            for messages in sets.values():
+                assert not training & {t.strip().casefold() for t in messages}
 
 
 def test_spellings_of_one_bambara_sentence_agree(identifier: LanguageIdentifier) -> None:

@@ -29,3 +29,14 @@ def extract_domain(
     domain = yaml.safe_load(fileobj.read().decode("utf-8")) or {}
     for key in keys_in_domain(domain):
         yield 0, None, key, []
+
+
+def extract_numbers(
+    fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any
+) -> Iterator[tuple[int, str | None, str, list[str]]]:
+    """Babel extraction method for ``bot/safety/emergency_numbers.yml``: each number's
+    label key (``number.<id>``), shown beside the number."""
+    data = yaml.safe_load(fileobj.read().decode("utf-8")) or {}
+    for entries in data.values():
+        for entry in entries:
+            yield 0, None, f"number.{entry['id']}", []

@@ -19,6 +19,9 @@ from rasa.utils.endpoints import EndpointConfig
 from bot.i18n import Translator
 from bot.i18n.language import LANGUAGE_SLOT
 
+# Keyword an action uses to render with the slot values it is about to set.
+SLOTS_KEYWORD = "slots"
+
 
 def render_response(response: dict[str, Any], translate: Translator) -> dict[str, Any]:
     """A copy of a domain response with its text and button titles rendered."""
@@ -43,10 +46,15 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         output_channel: str,
         **kwargs: Any,
     ) -> dict[str, Any] | None:
-        """Render ``utter_action``; a ``language`` keyword (an action that just changed
-        the language) wins over the slot, which the action's events have not set yet."""
-        filled_slots = tracker.current_slot_values()
-        language = kwargs.pop(LANGUAGE_SLOT, None) or filled_slots.get(LANGUAGE_SLOT)
+        """Render ``utter_action`` in the conversation language.
+
+        An action's responses are rendered before its events are applied, so an action
+        that is changing slots (the language, the part of an answer) passes their new
+        values as ``slots={...}``; they win over the tracker's for this message.
+        """
+        overrides = kwargs.pop(SLOTS_KEYWORD, None) or {}
+        filled_slots = {**tracker.current_slot_values(), **overrides}
+        language = filled_slots.get(LANGUAGE_SLOT)
         response = self._random_response_for(utter_action, output_channel, filled_slots)
         if response is None:
             return None

@@ -265,3 +265,82 @@ class UnknownWordsFallback(GraphComponent):
             ranking = message.data.get(INTENT_RANKING_KEY) or []
             message.data[INTENT_RANKING_KEY] = [fallback, *ranking]
         return messages
+
+
+SAFETY_KEY = "safety"
+EMERGENCY_INTENT = "emergency"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class SafetyCheck(GraphComponent):
+    """First in the pipeline: the deterministic emergency check of :mod:`bot.safety`.
+
+    Adds ``safety: {"category": ...}`` to the parse result when a pattern matches (nothing
+    otherwise). :class:`SafetyGate`, last in the pipeline, makes the verdict win over
+    whatever the classifiers decide in between.
+    """
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SafetyCheck:
+        """Reads the lexicon shipped with the code (``bot/safety/lexicon.yml``)."""
+        return cls()
+
+    def __init__(self) -> None:
+        from bot.safety import load_lexicon
+
+        self._lexicon = load_lexicon()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Flag the messages that match an emergency pattern."""
+        for message in messages:
+            category = self._lexicon.category(message.get(TEXT) or "")
+            if category:
+                message.set(SAFETY_KEY, {"category": category, "by": "lexicon"}, True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class SafetyGate(GraphComponent):
+    """Last in the pipeline: an emergency flagged by :class:`SafetyCheck` sets the intent to
+    ``emergency`` whatever was classified; an ``emergency`` intent from the classifier with no
+    pattern match is flagged too (category ``general``)."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SafetyGate:
+        """No state."""
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Make the safety verdict and the intent agree."""
+        from bot.safety import GENERAL
+
+        for message in messages:
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if message.get(SAFETY_KEY):
+                emergency = {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+                message.data[INTENT] = emergency
+                ranking = message.data.get(INTENT_RANKING_KEY) or []
+                message.data[INTENT_RANKING_KEY] = [emergency, *ranking]
+            elif intent == EMERGENCY_INTENT:
+                message.set(SAFETY_KEY, {"category": GENERAL, "by": "intent"}, True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data

@@ -43,8 +43,8 @@ _CONTRACTION = re.compile(r"\b([bkty])'(?=[aeiou])")
 _CONTRACTION_EXPANSION = {"b": "be", "k": "ka", "t": "te", "y": "ye"}
 
 # SMS spellings expanded to the full words (keys are already folded to ASCII).
-# Ambiguous ones are left out on purpose: "c" (fr "c'est", es "sé"), "pq" (fr "pourquoi",
-# es "porque"), "kan" (Bambara "language"), "pa" (es "para", bm word).
+# Ambiguous ones are left out on purpose: "c" (fr "c'est", es "sé"), "ke" (Bambara kɛ),
+# "pq" (fr "pourquoi", es "porque"), "kan" (Bambara "language"), "pa" (es "para", bm word).
 SMS_WORDS: dict[str, str] = {
     # French
     "jsuis": "je suis",
@@ -84,7 +84,6 @@ SMS_WORDS: dict[str, str] = {
     "qlq": "quelque",
     "qq": "quelque",
     "dsl": "desole",
-    "ke": "que",
     "q": "que",
     # Spanish
     "xq": "porque",

@@ -1,0 +1,145 @@
+"""Emergencies first: a deterministic check on every message, and the numbers to give.
+
+The check runs on the normalised text (:mod:`bot.nlu.normalise`) against the patterns of
+``lexicon.yml``, in all languages at once (people mix them). It favours recall: a false
+alarm costs one unneeded message, a miss can cost a life. The numbers come from
+``emergency_numbers.yml``, which records each number's source; only verified ones are shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bot.nlu.normalise import normalise
+from bot.storage import SafetyAlert
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+# Checked in this order: when several match, the most medically urgent wins.
+CATEGORIES = ("overdose", "obstetric", "suicide", "sexual_violence", "violence")
+GENERAL = "general"
+COUNTRIES = ("ML", "PE", "FR")
+MAX_NUMBERS = 3
+
+# The fixed, pre-approved response of each kind of emergency (domain/safety.yml).
+RESPONSES = {
+    "overdose": "utter_emergency_overdose",
+    "obstetric": "utter_emergency_obstetric",
+    "suicide": "utter_emergency_suicide",
+    "sexual_violence": "utter_emergency_sexual_violence",
+    "violence": "utter_emergency_violence",
+    GENERAL: "utter_emergency_general",
+}
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Compiled patterns per category."""
+
+    patterns: dict[str, tuple[re.Pattern[str], ...]]
+
+    def category(self, text: str) -> str | None:
+        """The emergency category ``text`` falls in, or ``None``."""
+        key = normalise(text)
+        if not key:
+            return None
+        for category in CATEGORIES:
+            if any(p.search(key) for p in self.patterns.get(category, ())):
+                return category
+        return None
+
+
+@functools.lru_cache(maxsize=2)
+def load_lexicon(path: Path = HERE / "lexicon.yml") -> Lexicon:
+    """Read and compile ``lexicon.yml`` (once per process)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    compiled = {}
+    for category in CATEGORIES:
+        by_language = data.get(category) or {}
+        compiled[category] = tuple(
+            re.compile(pattern) for patterns in by_language.values() for pattern in patterns
+        )
+    return Lexicon(compiled)
+
+
+@dataclass(frozen=True)
+class EmergencyNumber:
+    """One number: what it is for, where it comes from, whether it was verified."""
+
+    id: str
+    number: str
+    categories: tuple[str, ...]
+    source: str
+    status: str
+    verified: bool
+
+    @property
+    def label_key(self) -> str:
+        """The catalog key of its short label."""
+        return f"number.{self.id}"
+
+
+@functools.lru_cache(maxsize=2)
+def load_numbers(
+    path: Path = HERE / "emergency_numbers.yml",
+) -> dict[str, tuple[EmergencyNumber, ...]]:
+    """Every number per country code, in priority order, verified or not."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {
+        country: tuple(
+            EmergencyNumber(
+                id=entry["id"],
+                number=str(entry["number"]),
+                categories=tuple(entry.get("categories") or ()),
+                source=entry["source"],
+                status=str(entry.get("status", "")),
+                verified=bool(entry.get("verified")),
+            )
+            for entry in entries
+        )
+        for country, entries in data.items()
+    }
+
+
+def numbers_for(country: str | None, category: str) -> list[EmergencyNumber]:
+    """The verified numbers to give for ``category`` in ``country`` (at most three).
+
+    An unknown category (the ``emergency`` intent alone) gets the country's first
+    verified numbers.
+    """
+    entries = [n for n in load_numbers().get(country or "", ()) if n.verified]
+    if category != GENERAL:
+        entries = [n for n in entries if category in n.categories]
+    return entries[:MAX_NUMBERS]
+
+
+def record_alert(
+    engine: Engine,
+    conversation_id: str,
+    category: str,
+    language: str | None,
+    country: str | None,
+) -> int:
+    """Store an alert for review and for a priority handoff; returns its id.
+
+    Logged without the conversation id or any message text.
+    """
+    with Session(engine, future=True) as session, session.begin():
+        alert = SafetyAlert(
+            conversation_id=conversation_id, category=category, language=language,
+            country=country,
+        )
+        session.add(alert)
+        session.flush()
+        alert_id = int(alert.id)
+    logger.info("Safety alert %d recorded: category=%s country=%s", alert_id, category, country)
+    return alert_id

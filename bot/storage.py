@@ -1,0 +1,65 @@
+"""The project's own database (not Rasa's tracker store): SQLAlchemy 1.4 with the 2.0 API.
+
+Embedded default: a SQLite file in ``var/``. Production: ``DATABASE_URL`` (PostgreSQL).
+Engines are made by :func:`engine_from_env`, never at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import datetime, timezone
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import declarative_base
+
+from bot import PROJECT_ROOT
+
+Base = declarative_base()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SafetyAlert(Base):  # type: ignore[misc,valid-type]
+    """An emergency seen in a conversation: for review, and for a priority handoff.
+
+    No message text is stored: the category says what kind of help was needed, the
+    conversation id (a pseudonym once channels are in) says where to look.
+    """
+
+    __tablename__ = "safety_alerts"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    category = Column(String(32), nullable=False)
+    language = Column(String(8))
+    country = Column(String(2))
+    needs_handoff = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    reviewed_at = Column(DateTime(timezone=True))
+
+
+def database_url(environ: dict[str, str] | None = None) -> str:
+    """``DATABASE_URL``, else a SQLite file in ``VAR_DIR`` (default ``var/``)."""
+    env = os.environ if environ is None else environ
+    if env.get("DATABASE_URL"):
+        return env["DATABASE_URL"]
+    var_dir = env.get("VAR_DIR") or str(PROJECT_ROOT / "var")
+    os.makedirs(var_dir, exist_ok=True)
+    return f"sqlite:///{os.path.abspath(os.path.join(var_dir, 'app.db'))}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine on ``url`` with the project's tables created if missing."""
+    engine = create_engine(url, future=True, pool_pre_ping=True)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@functools.lru_cache(maxsize=4)
+def engine_from_env(url: str | None = None) -> Engine:
+    """One engine per process and URL (the action server asks for it per alert)."""
+    return make_engine(url or database_url())
