@@ -53,7 +53,7 @@ def ensure_model(model: Path, root: Path = PROJECT_ROOT, force: bool = False) ->
     if not force and is_fresh(model, root):
         print(f"Model {model.name} is up to date.")
         return False
-    print("Training the model (about two minutes on two cores)...", flush=True)
+    print("Training the model (about ten minutes on two cores)...", flush=True)
     model.parent.mkdir(parents=True, exist_ok=True)
     current = fingerprint(root)
     command = [
