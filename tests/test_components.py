@@ -11,7 +11,13 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import LanguageDetector, NormalisingTokenizer, UnknownWordsFallback
+from bot.nlu.components import (
+    LanguageDetector,
+    NormalisingTokenizer,
+    SafetyCheck,
+    SafetyGate,
+    UnknownWordsFallback,
+)
 
 
 def _example(text: str, intent: str, language: str) -> Message:
@@ -84,3 +90,20 @@ def test_unknown_words_go_to_fallback(storage: LocalModelStorage) -> None:
     assert known.get("intent")["name"] == "greet"
     assert unknown.get("intent")["name"] == "nlu_fallback"
     assert digits.get("intent")["name"] == "greet"
+
+
+def test_safety_verdict_wins_over_the_classifier() -> None:
+    check, gate = SafetyCheck(), SafetyGate()
+    greet = {"name": "greet", "confidence": 0.9}
+    urgent = Message(data={TEXT: "je veux me tuer", "intent": greet, "intent_ranking": [greet]})
+    ordinary = Message(data={TEXT: "bonjour", "intent": {"name": "greet", "confidence": 0.9}})
+    classified = Message(
+        data={TEXT: "aidez moi svp", "intent": {"name": "emergency", "confidence": 0.8}}
+    )
+    gate.process(check.process([urgent, ordinary, classified]))
+    assert urgent.get("intent")["name"] == "emergency"
+    assert urgent.get("intent_ranking")[1]["name"] == "greet"  # the classifier's view is kept
+    assert urgent.get("safety")["category"] == "suicide"
+    assert ordinary.get("intent")["name"] == "greet"
+    assert ordinary.get("safety") is None
+    assert classified.get("safety") == {"category": "general", "by": "intent"}

@@ -51,6 +51,34 @@ def _source_fingerprint(*modules: str) -> str:
     return digest.hexdigest()
 
 
+def override_intent(message: Message, name: str) -> None:
+    """Make ``name`` the message's intent, with full confidence, at the top of the ranking
+    (the classifier's own ranking stays below it for analysis)."""
+    intent = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: 1.0}
+    message.data[INTENT] = intent
+    message.data[INTENT_RANKING_KEY] = [intent, *(message.data.get(INTENT_RANKING_KEY) or [])]
+
+
+class StatelessComponent(GraphComponent):
+    """Base of our components that learn nothing: built from no configuration, adding
+    nothing to the training data. Subclasses only write ``process``."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> StatelessComponent:
+        """A new instance (no state to load)."""
+        return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class NormalisingTokenizer(WhitespaceTokenizer):
     """Whitespace tokens whose text is the normalised form of what the user typed.
@@ -257,13 +285,7 @@ class UnknownWordsFallback(GraphComponent):
         for message in messages:
             if not self._vocabulary or self.understood(message.get(TEXT) or ""):
                 continue
-            fallback = {
-                INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
-                PREDICTED_CONFIDENCE_KEY: 1.0,
-            }
-            message.data[INTENT] = fallback
-            ranking = message.data.get(INTENT_RANKING_KEY) or []
-            message.data[INTENT_RANKING_KEY] = [fallback, *ranking]
+            override_intent(message, DEFAULT_NLU_FALLBACK_INTENT_NAME)
         return messages
 
 
@@ -272,7 +294,7 @@ EMERGENCY_INTENT = "emergency"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class SafetyCheck(GraphComponent):
+class SafetyCheck(StatelessComponent):
     """First in the pipeline: the deterministic emergency check of :mod:`bot.safety`.
 
     Adds ``safety: {"category": ...}`` to the parse result when a pattern matches (nothing
@@ -280,18 +302,8 @@ class SafetyCheck(GraphComponent):
     whatever the classifiers decide in between.
     """
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SafetyCheck:
-        """Reads the lexicon shipped with the code (``bot/safety/lexicon.yml``)."""
-        return cls()
-
     def __init__(self) -> None:
+        """Reads the lexicon shipped with the code (``bot/safety/lexicon.yml``), once."""
         from bot.safety import load_lexicon
 
         self._lexicon = load_lexicon()
@@ -304,27 +316,12 @@ class SafetyCheck(GraphComponent):
                 message.set(SAFETY_KEY, {"category": category, "by": "lexicon"}, True)
         return messages
 
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Nothing to add to the training data."""
-        return training_data
-
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class SafetyGate(GraphComponent):
+class SafetyGate(StatelessComponent):
     """Last in the pipeline: an emergency flagged by :class:`SafetyCheck` sets the intent to
     ``emergency`` whatever was classified; an ``emergency`` intent from the classifier with no
     pattern match is flagged too (category ``general``)."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SafetyGate:
-        """No state."""
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Make the safety verdict and the intent agree."""
@@ -333,14 +330,7 @@ class SafetyGate(GraphComponent):
         for message in messages:
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if message.get(SAFETY_KEY):
-                emergency = {INTENT_NAME_KEY: EMERGENCY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
-                message.data[INTENT] = emergency
-                ranking = message.data.get(INTENT_RANKING_KEY) or []
-                message.data[INTENT_RANKING_KEY] = [emergency, *ranking]
+                override_intent(message, EMERGENCY_INTENT)
             elif intent == EMERGENCY_INTENT:
                 message.set(SAFETY_KEY, {"category": GENERAL, "by": "intent"}, True)
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Nothing to add to the training data."""
-        return training_data
