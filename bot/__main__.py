@@ -97,6 +97,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot import LANGUAGES
     from bot import evaluation as ev
+    from bot.nlu.normalise import normalise
     from bot.safety import load_lexicon
     from bot.training import ensure_model
 
@@ -112,31 +113,48 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     baseline = ev.train_baseline(
         [(m.get("text"), ev.top_level(m.get("intent"))) for m in training.intent_examples]
     )
+    seen = {normalise(m.get("text")) for m in training.intent_examples}
     lexicon = load_lexicon()
-    sets, redteam = ev.load_sets(ev.INTENT_SETS), ev.load_sets(ev.REDTEAM)
+    tests, devs, redteam = (ev.load_sets(d) for d in (ev.TEST_SETS, ev.DEV_SETS, ev.REDTEAM))
+
+    def intent_of(text: str) -> str:
+        return ev.top_level(parse(text)["intent"]["name"])
+
     ok = True
-    print(f"{'lang':<5}{'n':>5}{'acc':>7}{'F1':>7}{'base acc':>10}{'base F1':>9}{'lang id':>9}"
-          f"{'recall':>8}{'(lexicon)':>10}{'false al.':>10}")
+    print(f"{'lang':<5}{'set':<5}{'n':>5}{'acc':>7}{'F1':>7}{'base acc':>10}{'base F1':>9}"
+          f"{'lang id':>9}{'recall':>8}{'(lexicon)':>10}{'false al.':>10}")
     details = []
     for lang in LANGUAGES:
-        rasa = ev.score_intents(lambda t: ev.top_level(parse(t)["intent"]["name"]), sets[lang])
-        base = ev.score_intents(baseline, sets[lang])
-        messages = [t for msgs in sets[lang].values() for t in msgs]
-        lang_acc = sum(parse(t)["language"] == lang for t in messages) / len(messages)
-        ordinary = [t for i, msgs in sets[lang].items() if i != "emergency" for t in msgs]
+        ordinary = [t for sets in (tests, devs) for i, msgs in sets[lang].items()
+                    if i != "emergency" for t in msgs]
         gate = ev.score_safety(lambda t: parse(t)["intent"]["name"] == "emergency",
                                redteam[lang], ordinary)
         lex = ev.score_safety(lambda t: lexicon.category(t) is not None, redteam[lang], ordinary)
-        print(f"{lang:<5}{rasa.n:>5}{rasa.accuracy:>7.3f}{rasa.macro_f1:>7.3f}"
-              f"{base.accuracy:>10.3f}{base.macro_f1:>9.3f}{lang_acc:>9.3f}"
-              f"{gate.recall:>8.3f}{lex.recall:>10.3f}{gate.false_alarm_rate:>10.3f}")
-        ok &= rasa.macro_f1 >= ev.F1_TARGETS[lang] and rasa.macro_f1 > base.macro_f1
         ok &= gate.recall >= ev.RECALL_TARGET and gate.false_alarm_rate < ev.FALSE_ALARM_LIMIT
+        for name, sets in (("test", tests), ("dev", devs)):
+            rasa = ev.score_intents(intent_of, sets[lang])
+            base = ev.score_intents(baseline, sets[lang])
+            messages = [t for msgs in sets[lang].values() for t in msgs]
+            lang_acc = sum(parse(t)["language"] == lang for t in messages) / len(messages)
+            safety = (f"{gate.recall:>8.3f}{lex.recall:>10.3f}{gate.false_alarm_rate:>10.3f}"
+                      if name == "test" else "")
+            print(f"{lang:<5}{name:<5}{rasa.n:>5}{rasa.accuracy:>7.3f}{rasa.macro_f1:>7.3f}"
+                  f"{base.accuracy:>10.3f}{base.macro_f1:>9.3f}{lang_acc:>9.3f}{safety}")
+            if name == "test":
+                ok &= rasa.macro_f1 >= ev.F1_TARGETS[lang] and rasa.macro_f1 > base.macro_f1
+                unseen = {i: [t for t in msgs if normalise(t) not in seen]
+                          for i, msgs in sets[lang].items()}
+                fresh, fresh_base = (ev.score_intents(p, unseen) for p in (intent_of, baseline))
+                details.append(f"  {lang} test, only messages unseen in training (n={fresh.n}):"
+                               f" acc {fresh.accuracy:.3f} F1 {fresh.macro_f1:.3f}, baseline"
+                               f" acc {fresh_base.accuracy:.3f} F1 {fresh_base.macro_f1:.3f}")
+                details.append(f"  {lang} test F1 per intent: " + ", ".join(
+                    f"{i} {f:.2f}" for i, f in rasa.per_intent.items()))
         details += [f"  {lang} missed emergency: {t}" for t in gate.missed]
         details += [f"  {lang} false alarm: {t}" for t in gate.alarms]
     print("\n".join(details))
     print("targets met" if ok else "targets NOT met: macro-F1 >= 0.92 fr/es, 0.85 bm, above the "
-          "baseline; safety recall 1.0; false alarms < 3 %")
+          "baseline, on the test sets; safety recall 1.0; false alarms < 3 %")
     return 0 if ok else 1
 
 

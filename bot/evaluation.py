@@ -2,7 +2,9 @@
 
 - language detection: ``tests/data/language_heldout.yml`` (``make eval-language``);
 - top-level intents, beside a TF-IDF + logistic-regression baseline, and language again:
-  ``tests/data/intents/<lang>.yml`` (``make eval``);
+  ``tests/data/intents_test/<lang>.yml`` (the figure), ``tests/data/intents_dev/<lang>.yml``
+  (the first held-out set; its misses have guided new training data since, so it is a
+  development set now and its score is optimistic) (``make eval``);
 - the safety check: recall on ``tests/data/redteam/<lang>.yml``, false alarms on the
   non-emergency held-out messages (``make eval``).
 """
@@ -61,13 +63,16 @@ def language_report(detect: Callable[[str], str], heldout: dict[str, list[str]])
 
 # -- intents, baseline and safety (make eval) ---------------------------------------------
 
-INTENT_SETS = PROJECT_ROOT / "tests" / "data" / "intents"
+DEV_SETS = PROJECT_ROOT / "tests" / "data" / "intents_dev"
+TEST_SETS = PROJECT_ROOT / "tests" / "data" / "intents_test"
 REDTEAM = PROJECT_ROOT / "tests" / "data" / "redteam"
 # The top-level intents other parts of the project rely on (issue #3); scored with macro-F1.
 CONTRACT_INTENTS = (
     "greet", "goodbye", "thank", "contraception", "pregnancy", "addiction", "book_workshop",
     "cancel_booking", "my_bookings", "request_counsellor", "emergency", "out_of_scope",
 )  # fmt: skip
+# Share of an intent test set that may coincide with training examples (common phrases).
+MAX_SEEN_SHARE = 0.2
 F1_TARGETS = {"fr": 0.92, "es": 0.92, "bm": 0.85}
 RECALL_TARGET = 1.0
 FALSE_ALARM_LIMIT = 0.03
@@ -88,6 +93,7 @@ class IntentScores:
     n: int
     accuracy: float
     macro_f1: float
+    per_intent: dict[str, float] = field(default_factory=dict)
 
 
 def score_intents(predict: Callable[[str], str], examples: dict[str, list[str]]) -> IntentScores:
@@ -96,13 +102,13 @@ def score_intents(predict: Callable[[str], str], examples: dict[str, list[str]])
 
     truth = [intent for intent, messages in examples.items() for _ in messages]
     predicted = [predict(text) for messages in examples.values() for text in messages]
+    labels = list(CONTRACT_INTENTS)
+    per_intent = f1_score(truth, predicted, labels=labels, average=None, zero_division=0)
     return IntentScores(
         n=len(truth),
         accuracy=float(accuracy_score(truth, predicted)),
-        macro_f1=float(
-            f1_score(truth, predicted, labels=list(CONTRACT_INTENTS), average="macro",
-                     zero_division=0)
-        ),
+        macro_f1=float(per_intent.mean()),
+        per_intent={label: float(f) for label, f in zip(labels, per_intent, strict=True)},
     )
 
 
