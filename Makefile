@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help run test pytest train validate lint eval eval-language catalogs i18n-extract i18n-update clean
+.PHONY: help run test pytest train validate lint eval eval-language bench-channels sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -40,7 +40,7 @@ i18n-extract: $(STAMP) ## extract message ids from the domain and the code into 
 	$(PYBABEL) extract -F babel.cfg --no-location --sort-output --omit-header -o locales/messages.pot .
 
 i18n-update: i18n-extract ## merge new message ids into the fr, es and bm catalogs
-	$(PYBABEL) update --no-fuzzy-matching --ignore-obsolete -D messages -i locales/messages.pot -d locales
+	$(PYBABEL) update --no-fuzzy-matching --ignore-obsolete --width 100 -D messages -i locales/messages.pot -d locales
 
 train: $(STAMP) catalogs ## train the model when it is missing or its data, domain, config or NLU code changed
 	$(PY) -m bot train
@@ -61,6 +61,18 @@ test: lint pytest ## everything CI checks: lint, then pytest (data validation, u
 
 eval: train ## per language: intent accuracy and macro-F1 vs a TF-IDF baseline, language id, safety recall
 	$(PY) -m bot eval
+
+bench-channels: train ## webhook acknowledgement time (p50/p95) while turns run, SMS and Telegram
+	$(PY) -m bot bench-channels
+
+sms-report: catalogs ## SMS segments of every catalog entry as the SMS channel sends it
+	$(PY) -m bot sms-report
+
+phone: train ## text the assistant as an SMS user, through a local Twilio stand-in (no account)
+	$(PY) -m bot phone
+
+telegram-poll: $(STAMP) ## Telegram without a public URL: forward getUpdates to the running server
+	$(PY) -m bot telegram-poll
 
 eval-language: train ## language-detection accuracy on the held-out set in tests/data
 	$(PY) -m bot eval-language

@@ -168,6 +168,61 @@ def _i18n_review(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _sms_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.report import LIMIT, catalog_costs, report_lines
+
+    costs = catalog_costs()
+    print("\n".join(report_lines(costs)))
+    return 0 if all(c.segments <= LIMIT for c in costs) else 1
+
+
+def _bench_channels(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.bench import run_bench
+    from bot.training import ensure_model
+
+    ensure_model(settings.model)
+    result = run_bench(settings.model, rate=args.rate, count=args.count)
+    print("\n".join(result.lines()))
+    return 0
+
+
+def _phone(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.phone import phone_chat
+    from bot.local import StackError
+    from bot.training import ensure_model
+
+    ensure_model(settings.model)
+    try:
+        phone_chat(settings.model, args.number)
+    except StackError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _telegram_poll(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import logging
+
+    from bot.channels.config import ChannelSettings
+    from bot.channels.polling import PollingError, poll
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    webhook = args.webhook or f"{settings.rasa_url}/webhooks/telegram/webhook"
+    print(f"Forwarding Telegram updates to {webhook} (Ctrl-C stops).")
+    try:
+        stats = asyncio.run(poll(ChannelSettings.from_env(), webhook))
+    except PollingError as error:
+        print(f"telegram-poll: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    print(f"{stats.forwarded} update(s) forwarded, {stats.refused} refused by the webhook.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command."""
     load_dotenv(PROJECT_ROOT / ".env")
@@ -195,6 +250,25 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "i18n-review", help="list catalog entries awaiting a native speaker"
     ).set_defaults(func=_i18n_review)
+    commands.add_parser(
+        "sms-report", help="SMS segments of every catalog entry, as the SMS channel sends it"
+    ).set_defaults(func=_sms_report)
+    bench = commands.add_parser(
+        "bench-channels", help="webhook acknowledgement time while turns run (SMS, Telegram)"
+    )
+    bench.add_argument("--rate", type=float, default=4.0, help="messages per second")
+    bench.add_argument("--count", type=int, default=120, help="messages in all")
+    bench.set_defaults(func=_bench_channels)
+    phone = commands.add_parser(
+        "phone", help="text the assistant by SMS through a local Twilio stand-in"
+    )
+    phone.add_argument("--number", default="+22370000000", help="your number (sets the country)")
+    phone.set_defaults(func=_phone)
+    poller = commands.add_parser(
+        "telegram-poll", help="development without a public URL: getUpdates -> our webhook"
+    )
+    poller.add_argument("--webhook", help="default: the local Rasa server's Telegram webhook")
+    poller.set_defaults(func=_telegram_poll)
     args = parser.parse_args(argv)
     return int(args.func(args, Settings.from_env()))
 

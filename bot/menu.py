@@ -105,13 +105,19 @@ def resolve(menu: str | None, number: int | None) -> Option | None:
     return options[number - 1]
 
 
+def _payload(menu: str, number: int) -> str:
+    return f"/{CHOOSE_INTENT}" + json.dumps({"menu": menu, "option": str(number)})
+
+
+def option_payload(menu: str, label: str) -> str:
+    """The payload choosing the option labelled ``label`` (a Telegram command's target)."""
+    return _payload(menu, next(n for n, o in enumerate(MENUS[menu], 1) if o.label == label))
+
+
 def buttons(menu: str, translate: Callable[[str], str]) -> list[dict[str, str]]:
     """The menu as buttons: rendered titles, payloads that name the menu and the number, so
     an old Telegram keyboard pressed later still means what it showed."""
     return [
-        {
-            "title": translate(option.label),
-            "payload": f"/{CHOOSE_INTENT}" + json.dumps({"menu": menu, "option": str(number)}),
-        }
+        {"title": translate(option.label), "payload": _payload(menu, number)}
         for number, option in enumerate(MENUS[menu], start=1)
     ]

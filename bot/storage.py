@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 import os
 from datetime import datetime, timezone
+from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, create_engine, event
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import declarative_base
+from sqlalchemy.pool import QueuePool
 
 from bot import PROJECT_ROOT
 
@@ -52,9 +54,31 @@ def database_url(environ: dict[str, str] | None = None) -> str:
     return f"sqlite:///{os.path.abspath(os.path.join(var_dir, 'app.db'))}"
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL lets the webhooks read while a turn writes; waiting beats "database is locked"
+    when several threads store at once; NORMAL sync is safe with WAL and much faster."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
 def make_engine(url: str) -> Engine:
-    """An engine on ``url`` with the project's tables created if missing."""
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    """An engine on ``url`` with the project's tables created if missing.
+
+    A file SQLite database keeps a pool of open connections: SQLAlchemy 1.4 would open and
+    close one per transaction, and closing a WAL connection holds the interpreter lock
+    (py-spy: the largest cost of a webhook under load, ``make bench-channels``)."""
+    sqlite_file = url.startswith("sqlite") and make_url(url).database not in (None, "", ":memory:")
+    if sqlite_file:
+        engine = create_engine(
+            url, future=True, poolclass=QueuePool, pool_size=8, max_overflow=8,
+            connect_args={"check_same_thread": False},
+        )  # fmt: skip
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
     Base.metadata.create_all(engine)
     return engine
 

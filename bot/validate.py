@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from rasa.shared.importers.importer import TrainingDataImporter
 
 _UNUSED = re.compile(r"The utterance '([^']+)' is not used in any story or rule\.")
+_NO_EXAMPLES = re.compile(
+    r"The intent '([^']+)' is listed in the domain file, but is not found in the NLU"
+)
 _DUPLICATED = re.compile(r"The following duplicated intents have been found .*: (.+)$")
 
 
@@ -62,6 +65,9 @@ def validate(root: Path = PROJECT_ROOT) -> list[str]:
             continue  # the warnings Rasa itself silences
         unused = _UNUSED.search(message)
         if unused and any(f"{q}{unused.group(1)}{q}" in code for q in "\"'"):
+            continue
+        no_examples = _NO_EXAMPLES.search(message)
+        if no_examples and any(f"{q}/{no_examples.group(1)}{q}" in code for q in "\"'"):
             continue
         duplicated = _DUPLICATED.search(message)
         if duplicated and all(

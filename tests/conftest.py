@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot import PROJECT_ROOT
+from bot.channels.sandbox import ENV as SANDBOX_ENV
 from bot.local import LocalStack
 from bot.settings import Settings
+from bot.standins.telegram import TelegramStandIn
+from bot.standins.twilio import TwilioStandIn
 from bot.training import ensure_model
 
 
@@ -28,9 +34,32 @@ def model_path() -> Path:
     return model
 
 
+# Test secrets of the SMS and Telegram channels (nothing real: the APIs are stand-ins), as
+# `python -m bot phone` uses them, with a low rate limit to test it.
+CHANNEL_ENV = {**SANDBOX_ENV, "RATE_LIMIT_MESSAGES": "8"}
+
+
+@dataclass
+class StandIns:
+    twilio: TwilioStandIn
+    telegram: TelegramStandIn
+
+
 @pytest.fixture(scope="session")
-def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """Action server + Rasa server (REST channel, HTTP API), SQLite tracker in a temp dir."""
+def standins() -> Iterator[StandIns]:
+    """Local Twilio REST API and Telegram Bot API, over HTTP on loopback, for the session."""
+    twilio = TwilioStandIn(CHANNEL_ENV["TWILIO_ACCOUNT_SID"], CHANNEL_ENV["TWILIO_AUTH_TOKEN"])
+    telegram = TelegramStandIn(CHANNEL_ENV["TELEGRAM_BOT_TOKEN"])
+    with twilio, telegram:
+        yield StandIns(twilio, telegram)
+
+
+@pytest.fixture(scope="session")
+def stack(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory, standins: StandIns
+) -> Iterator[LocalStack]:
+    """Action server + Rasa server (REST, SMS and Telegram channels, HTTP API), SQLite tracker
+    and app database in a temp dir, the channels talking to the stand-ins."""
     var = tmp_path_factory.mktemp("var")
     settings = Settings(
         rasa_port=_free_port(),
@@ -39,5 +68,22 @@ def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         model=model_path,
         tracker_db=var / "tracker.db",
     )
-    with LocalStack(settings) as running:
+    env = {
+        **CHANNEL_ENV,
+        "PUBLIC_URL": settings.rasa_url,
+        "TWILIO_API_BASE_URL": standins.twilio.base_url,
+        "TELEGRAM_API_BASE_URL": standins.telegram.base_url,
+    }
+    with LocalStack(settings, env=env) as running:
         yield running
+
+
+@pytest.fixture()
+def app_db(stack: LocalStack) -> Callable[..., list[tuple[Any, ...]]]:
+    """Read-only queries on the stack's own database (contacts, messages)."""
+
+    def query(sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(stack.settings.var_dir / "app.db") as db:
+            return list(db.execute(sql, args))
+
+    return query
