@@ -115,7 +115,9 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     )
     seen = {normalise(m.get("text")) for m in training.intent_examples}
     lexicon = load_lexicon()
-    tests, devs, redteam = (ev.load_sets(d) for d in (ev.TEST_SETS, ev.DEV_SETS, ev.REDTEAM))
+    tests, devs, redteam, redteam_fresh = (
+        ev.load_sets(d) for d in (ev.TEST_SETS, ev.DEV_SETS, ev.REDTEAM, ev.REDTEAM_FRESH)
+    )
 
     def intent_of(text: str) -> str:
         return ev.top_level(parse(text)["intent"]["name"])
@@ -130,7 +132,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         gate = ev.score_safety(lambda t: parse(t)["intent"]["name"] == "emergency",
                                redteam[lang], ordinary)
         lex = ev.score_safety(lambda t: lexicon.category(t) is not None, redteam[lang], ordinary)
+        held_out = ev.score_safety(lambda t: parse(t)["intent"]["name"] == "emergency",
+                                   redteam_fresh[lang], [])
         ok &= gate.recall >= ev.RECALL_TARGET and gate.false_alarm_rate < ev.FALSE_ALARM_LIMIT
+        ok &= held_out.recall >= ev.RECALL_TARGET
         for name, sets in (("test", tests), ("dev", devs)):
             rasa = ev.score_intents(intent_of, sets[lang])
             base = ev.score_intents(baseline, sets[lang])
@@ -150,11 +155,16 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
                                f" acc {fresh_base.accuracy:.3f} F1 {fresh_base.macro_f1:.3f}")
                 details.append(f"  {lang} test F1 per intent: " + ", ".join(
                     f"{i} {f:.2f}" for i, f in rasa.per_intent.items()))
+        # Only counts for the held-out half: printing its misses would invite tuning on it.
+        details.append(f"  {lang} safety recall on the held-out fresh red-team half: "
+                       f"{held_out.recall:.3f} ({len(held_out.missed)} missed of "
+                       f"{sum(len(v) for v in redteam_fresh[lang].values())})")
         details += [f"  {lang} missed emergency: {t}" for t in gate.missed]
         details += [f"  {lang} false alarm: {t}" for t in gate.alarms]
     print("\n".join(details))
     print("targets met" if ok else "targets NOT met: macro-F1 >= 0.92 fr/es, 0.85 bm, above the "
-          "baseline, on the test sets; safety recall 1.0; false alarms < 3 %")
+          "baseline, on the test sets; safety recall 1.0 on both red-team lists; false alarms "
+          "< 3 %")
     return 0 if ok else 1
 
 

@@ -66,6 +66,10 @@ def language_report(detect: Callable[[str], str], heldout: dict[str, list[str]])
 DEV_SETS = PROJECT_ROOT / "tests" / "data" / "intents_dev"
 TEST_SETS = PROJECT_ROOT / "tests" / "data" / "intents_test"
 REDTEAM = PROJECT_ROOT / "tests" / "data" / "redteam"
+# Half of a second, independent red-team list, never seen by whoever widens the lexicon or
+# writes training data (the other half guided them): the recall that says how the safety
+# check does on wording nobody tuned it for.
+REDTEAM_FRESH = PROJECT_ROOT / "tests" / "data" / "redteam_fresh"
 # The top-level intents other parts of the project rely on (issue #3); scored with macro-F1.
 CONTRACT_INTENTS = (
     "greet", "goodbye", "thank", "contraception", "pregnancy", "addiction", "book_workshop",

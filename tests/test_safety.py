@@ -42,6 +42,26 @@ def test_few_false_alarms_on_ordinary_messages(language: str) -> None:
     assert len(alarms) / len(ordinary) < ev.FALSE_ALARM_LIMIT, alarms
 
 
+def test_the_held_out_red_team_half_stays_unseen() -> None:
+    """Its recall (make eval) means something only while no one copies it into the lexicon's
+    examples or the training data."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot import PROJECT_ROOT
+    from bot.nlu.normalise import normalise
+
+    checks = yaml.safe_load((HERE / "lexicon_check.yml").read_text(encoding="utf-8"))
+    seen = {normalise(t) for by_lang in checks["must_match"].values()
+            for texts in by_lang.values() for t in texts}  # fmt: skip
+    seen |= {normalise(m.get("text")) for m in
+             load_data(str(PROJECT_ROOT / "data" / "nlu")).intent_examples}  # fmt: skip
+    fresh = ev.load_sets(ev.REDTEAM_FRESH)
+    for language in LANGUAGES:
+        messages = [t for msgs in fresh[language].values() for t in msgs]
+        assert len(messages) >= 30
+        assert not {normalise(t) for t in messages} & seen
+
+
 def test_the_lexicons_own_examples() -> None:
     """Examples the pattern writer checked against (bot/safety/lexicon_check.yml)."""
     lexicon = load_lexicon()
