@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
 from bot.channels.sandbox import ENV as SANDBOX_ENV
@@ -17,6 +18,7 @@ from bot.local import LocalStack
 from bot.settings import Settings
 from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
+from bot.storage import make_engine
 from bot.training import ensure_model
 
 
@@ -37,6 +39,20 @@ def model_path() -> Path:
 # Test secrets of the SMS and Telegram channels (nothing real: the APIs are stand-ins), as
 # `python -m bot phone` uses them, with a low rate limit to test it.
 CHANNEL_ENV = {**SANDBOX_ENV, "RATE_LIMIT_MESSAGES": "8"}
+
+
+# The production database, run on this machine and in CI (trust auth).
+POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Our database on SQLite (a file: threads need separate connections to one database)
+    and on the real PostgreSQL, which other tests share: delete the rows you make."""
+    url = f"sqlite:///{tmp_path / 'app.db'}" if request.param == "sqlite" else POSTGRES
+    made = make_engine(url)
+    yield made
+    made.dispose()
 
 
 @dataclass

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -27,7 +26,6 @@ from bot.channels.store import (
 )
 from bot.storage import make_engine
 
-POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 KEY = b"test-key-0123456789abcdef0123456"
 T = TypeVar("T")
 
@@ -40,15 +38,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    # A file, not sqlite:// in memory: the threads below need separate connections to one db.
-    url = f"sqlite:///{tmp_path / 'channels.db'}" if request.param == "sqlite" else POSTGRES
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from bot.safety import (
     record_alert,
 )
 from bot.storage import SafetyAlert, make_engine
+from tests.conftest import POSTGRES
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -102,7 +103,7 @@ def test_every_category_has_a_fixed_response() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["sqlite://", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"]
+    "url", ["sqlite://", POSTGRES]
 )
 def test_alerts_are_recorded_without_text(url: str) -> None:
     engine = make_engine(url)

@@ -1,0 +1,1 @@
+"""Counsellor handoff: who owns a conversation (``ownership``); relays and consoles to come."""

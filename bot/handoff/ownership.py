@@ -1,0 +1,274 @@
+"""Who owns a conversation: the bot, the queue, or one counsellor. Explicit state, one service.
+
+Every inbound message asks :meth:`Ownership.current` first; every change goes through this
+service, which keeps the history (who, when, why). Changes are conditional updates on the
+current state, so two counsellors claiming the same conversation at once (two phones, two
+server instances) cannot both win: one gets :class:`OwnershipConflict`.
+
+States and moves::
+
+    bot --request--> queued --claim--> counsellor --release--> queued
+     ^                  |                  |
+     +------close-------+-------close------+
+
+A conversation with no row is owned by the bot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.storage import Base, utcnow
+
+BOT, QUEUED, COUNSELLOR = "bot", "queued", "counsellor"
+# Why a conversation was handed over, and how a handoff ended (issue 5).
+REASONS = frozenset({"asked", "emergency", "not_understood"})
+OUTCOMES = frozenset({"resolved", "referred", "booked", "no_answer", "timeout"})
+
+
+class OwnershipConflict(RuntimeError):
+    """The move does not apply to the conversation's current owner (someone was faster)."""
+
+
+class ConversationOwner(Base):  # type: ignore[misc,valid-type]
+    """The current owner of a conversation that has left the bot at least once."""
+
+    __tablename__ = "conversation_owners"
+    __table_args__ = (Index("ix_owner_state_priority", "state", "priority", "since"),)
+
+    conversation_id = Column(String(40), primary_key=True)
+    state = Column(String(12), nullable=False)
+    counsellor_id = Column(String(40))
+    priority = Column(Boolean, nullable=False, default=False)
+    reason = Column(String(20))
+    since = Column(DateTime(timezone=True), nullable=False)  # of the current state
+
+
+class OwnerChange(Base):  # type: ignore[misc,valid-type]
+    """One move, kept for good: the handoff's history and its outcome."""
+
+    __tablename__ = "owner_changes"
+    __table_args__ = (Index("ix_owner_change_conversation", "conversation_id", "id"),)
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(40), nullable=False)
+    from_state = Column(String(12), nullable=False)
+    to_state = Column(String(12), nullable=False)
+    counsellor_id = Column(String(40))
+    actor = Column(String(50), nullable=False)  # user, system, or counsellor:<id>
+    why = Column(String(20))  # a reason when queued, an outcome when closed
+    at = Column(DateTime(timezone=True), nullable=False)
+
+
+@dataclass(frozen=True)
+class Owner:
+    conversation_id: str
+    state: str
+    counsellor_id: str | None = None
+    priority: bool = False
+    reason: str | None = None
+    since: datetime | None = None
+
+    @property
+    def bot_speaks(self) -> bool:
+        """Only a conversation owned by the bot gets the bot's answers."""
+        return self.state == BOT
+
+
+@dataclass(frozen=True)
+class Change:
+    from_state: str
+    to_state: str
+    counsellor_id: str | None
+    actor: str
+    why: str | None
+    at: datetime
+
+
+class Ownership:
+    """The one place where owners change. Tables must exist (``bot.storage.make_engine``
+    creates them once this module is imported)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
+        self._clock = clock
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def current(self, conversation_id: str) -> Owner:
+        with self._transaction() as session:
+            row = session.get(ConversationOwner, conversation_id)
+            return _owner(row) if row is not None else Owner(conversation_id, BOT)
+
+    def request(self, conversation_id: str, reason: str, *, actor: str = "user") -> Owner:
+        """Queue the conversation for a counsellor. An emergency raises the priority of a
+        conversation already queued or owned; asking again changes nothing else."""
+        if reason not in REASONS:
+            raise ValueError(f"unknown handoff reason {reason!r}")
+        priority = reason == "emergency"
+        now = self._clock()
+        try:  # the first handoff of this conversation: a new row
+            with self._transaction() as session:
+                if session.get(ConversationOwner, conversation_id) is None:
+                    session.execute(insert(ConversationOwner).values(
+                        conversation_id=conversation_id, state=QUEUED, priority=priority,
+                        reason=reason, since=now))  # fmt: skip
+                    self._log(session, conversation_id, BOT, QUEUED, None, actor, reason, now)
+                    return Owner(conversation_id, QUEUED, None, priority, reason, now)
+        except IntegrityError:
+            pass  # another instance created it meanwhile: it exists now
+        with self._transaction() as session:
+            moved = _move(session, conversation_id, BOT, state=QUEUED, counsellor_id=None,
+                          priority=priority, reason=reason, since=now)  # fmt: skip
+            if moved:
+                self._log(session, conversation_id, BOT, QUEUED, None, actor, reason, now)
+            elif priority:  # already queued or with a counsellor: an emergency goes first
+                session.execute(
+                    update(ConversationOwner)
+                    .where(ConversationOwner.conversation_id == conversation_id)
+                    .values(priority=True),
+                    execution_options={"synchronize_session": False},
+                )
+            return _owner(session.get(ConversationOwner, conversation_id))
+
+    def claim(self, conversation_id: str, counsellor_id: str) -> Owner:
+        """A counsellor takes a queued conversation; the bot falls silent."""
+        return self._change(conversation_id, QUEUED, COUNSELLOR, counsellor_id,
+                            f"counsellor:{counsellor_id}", None)  # fmt: skip
+
+    def release(self, conversation_id: str, counsellor_id: str) -> Owner:
+        """Back to the queue, by the counsellor who holds it (priority kept)."""
+        return self._change(conversation_id, COUNSELLOR, QUEUED, None,
+                            f"counsellor:{counsellor_id}", None, holder=counsellor_id)  # fmt: skip
+
+    def close(self, conversation_id: str, outcome: str, *, actor: str) -> Owner:
+        """Back to the bot, from the queue or a counsellor, with the outcome recorded.
+        ``actor`` is ``counsellor:<id>`` (only the holder may close) or ``system``."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        current = self.current(conversation_id)
+        if current.state == BOT:
+            raise OwnershipConflict(conversation_id)
+        holder = actor.split(":", 1)[1] if actor.startswith("counsellor:") else None
+        if current.state == COUNSELLOR and holder is not None:
+            return self._change(conversation_id, COUNSELLOR, BOT, None, actor, outcome,
+                                holder=holder)  # fmt: skip
+        return self._change(conversation_id, current.state, BOT, None, actor, outcome)
+
+    def queue(self) -> list[Owner]:
+        """Conversations waiting, in the order counsellors should take them: emergencies
+        first, then the longest waiting."""
+        statement = (
+            select(ConversationOwner)
+            .where(ConversationOwner.state == QUEUED)
+            .order_by(ConversationOwner.priority.desc(), ConversationOwner.since)
+        )
+        with self._transaction() as session:
+            return [_owner(row) for row in session.scalars(statement)]
+
+    def position(self, conversation_id: str) -> int | None:
+        """1 for the next to be taken; None when not queued."""
+        ids = [owner.conversation_id for owner in self.queue()]
+        return ids.index(conversation_id) + 1 if conversation_id in ids else None
+
+    def history(self, conversation_id: str) -> list[Change]:
+        statement = (
+            select(OwnerChange)
+            .where(OwnerChange.conversation_id == conversation_id)
+            .order_by(OwnerChange.id)
+        )
+        with self._transaction() as session:
+            return [
+                Change(c.from_state, c.to_state, c.counsellor_id, c.actor, c.why, c.at)
+                for c in session.scalars(statement)
+            ]
+
+    def count(self, state: str) -> int:
+        statement = select(func.count()).where(ConversationOwner.state == state)
+        with self._transaction() as session:
+            return int(session.scalar(statement) or 0)
+
+    def _change(
+        self,
+        conversation_id: str,
+        from_state: str,
+        to_state: str,
+        counsellor_id: str | None,
+        actor: str,
+        why: str | None,
+        *,
+        holder: str | None = None,
+    ) -> Owner:
+        now = self._clock()
+        values: dict[str, object] = {"state": to_state, "counsellor_id": counsellor_id,
+                                     "since": now}  # fmt: skip
+        if to_state == BOT:
+            values |= {"priority": False, "reason": None}
+        with self._transaction() as session:
+            if not _move(session, conversation_id, from_state, holder=holder, **values):
+                raise OwnershipConflict(conversation_id)
+            self._log(session, conversation_id, from_state, to_state,
+                      counsellor_id or holder, actor, why, now)  # fmt: skip
+            return _owner(session.get(ConversationOwner, conversation_id))
+
+    @staticmethod
+    def _log(
+        session: Session,
+        conversation_id: str,
+        from_state: str,
+        to_state: str,
+        counsellor_id: str | None,
+        actor: str,
+        why: str | None,
+        at: datetime,
+    ) -> None:
+        session.add(OwnerChange(conversation_id=conversation_id, from_state=from_state,
+                                to_state=to_state, counsellor_id=counsellor_id, actor=actor,
+                                why=why, at=at))  # fmt: skip
+
+
+def _move(
+    session: Session, conversation_id: str, from_state: str, *, holder: str | None = None,
+    **values: object,
+) -> bool:
+    """The conditional update every move is: applies only if the state is still
+    ``from_state`` (and held by ``holder``). True when it applied."""
+    condition = [
+        ConversationOwner.conversation_id == conversation_id,
+        ConversationOwner.state == from_state,
+    ]
+    if holder is not None:
+        condition.append(ConversationOwner.counsellor_id == holder)
+    result = session.execute(
+        update(ConversationOwner).where(*condition).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    session.expire_all()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _owner(row: ConversationOwner) -> Owner:
+    return Owner(row.conversation_id, row.state, row.counsellor_id, bool(row.priority),
+                 row.reason, row.since)  # fmt: skip
