@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,18 +13,12 @@ from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
 from bot.channels.sandbox import ENV as SANDBOX_ENV
+from bot.channels.sandbox import channel_stack
 from bot.local import LocalStack
-from bot.settings import Settings
 from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
 from bot.storage import make_engine
 from bot.training import ensure_model
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -77,21 +70,11 @@ def stack(
     """Action server + Rasa server (REST, SMS and Telegram channels, HTTP API), SQLite tracker
     and app database in a temp dir, the channels talking to the stand-ins."""
     var = tmp_path_factory.mktemp("var")
-    settings = Settings(
-        rasa_port=_free_port(),
-        action_port=_free_port(),
-        var_dir=var,
-        model=model_path,
-        tracker_db=var / "tracker.db",
-    )
-    env = {
-        **CHANNEL_ENV,
-        "PUBLIC_URL": settings.rasa_url,
-        "TWILIO_API_BASE_URL": standins.twilio.base_url,
-        "TELEGRAM_API_BASE_URL": standins.telegram.base_url,
-    }
-    with LocalStack(settings, env=env) as running:
-        yield running
+    limit = CHANNEL_ENV["RATE_LIMIT_MESSAGES"]
+    with channel_stack(
+        model_path, var, standins.twilio, standins.telegram, RATE_LIMIT_MESSAGES=limit
+    ) as box:
+        yield box.stack
 
 
 @pytest.fixture()

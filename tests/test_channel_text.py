@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +12,16 @@ from telegram import Update
 
 from bot import LANGUAGES
 from bot.channels.report import catalog_costs
-from bot.channels.sms import country_of, keyword, media_kind
+from bot.channels.sms import (
+    HOW_TO_STOP,
+    OPTED_IN,
+    OPTED_OUT,
+    START_WORDS,
+    STOP_WORDS,
+    country_of,
+    keyword,
+    media_kind,
+)
 from bot.channels.telegram import command_payload, inbound_from_update
 from bot.channels.text import TELEGRAM_LIMIT, numbered, sms_fits, split_text, telegram_fits
 from bot.i18n import Translator
@@ -134,3 +144,15 @@ def test_no_catalog_entry_costs_more_than_two_segments() -> None:
     """What `python -m bot sms-report` reports, as a test."""
     over = [(c.language, c.key, c.segments) for c in catalog_costs() if c.segments > 2]
     assert not over
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_keywords_the_catalogs_name_do_work(language: str) -> None:
+    """A translation that tells a user to send a word must name a word the SMS channel knows:
+    every capitalised keyword in the opt-out texts stops or restarts, in its own language."""
+    texts = [Translator(language)(key) for key in (OPTED_OUT, OPTED_IN, HOW_TO_STOP)]
+    words = {w for text in texts for w in re.findall(r"\b[A-Z]{4,}\b", text)}
+    assert words, texts
+    for word in words:
+        assert keyword(word) in STOP_WORDS | START_WORDS, word
+        assert (STOP_WORDS | START_WORDS)[keyword(word)] in (None, language), word

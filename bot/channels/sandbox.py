@@ -110,15 +110,24 @@ class Sandbox:
 
 
 @contextmanager
+def channel_stack(
+    model: Path, var_dir: Path, twilio: TwilioStandIn, telegram: TelegramStandIn, **env: str
+) -> Iterator[Sandbox]:
+    """The stack (state in ``var_dir``) with both channels pointed at running stand-ins;
+    ``env`` overrides the sandbox secrets and settings."""
+    settings = Settings(rasa_port=free_port(), action_port=free_port(), var_dir=var_dir,
+                        model=model, tracker_db=var_dir / "tracker.db")  # fmt: skip
+    full = {**ENV, "PUBLIC_URL": settings.rasa_url, "TWILIO_API_BASE_URL": twilio.base_url,
+            "TELEGRAM_API_BASE_URL": telegram.base_url, **env}  # fmt: skip
+    with LocalStack(settings, env=full) as stack:
+        yield Sandbox(stack, twilio, telegram, full)
+
+
+@contextmanager
 def sandbox(model: Path, var_dir: Path | None = None, **env: str) -> Iterator[Sandbox]:
     """Stand-ins and the stack (its own temp state unless ``var_dir``), stopped on exit."""
     var = var_dir or Path(tempfile.mkdtemp(prefix="sandbox-"))
-    settings = Settings(rasa_port=free_port(), action_port=free_port(), var_dir=var,
-                        model=model, tracker_db=var / "tracker.db")  # fmt: skip
     twilio = TwilioStandIn(ENV["TWILIO_ACCOUNT_SID"], ENV["TWILIO_AUTH_TOKEN"])
     telegram = TelegramStandIn(ENV["TELEGRAM_BOT_TOKEN"])
-    with twilio, telegram:
-        full = {**ENV, "PUBLIC_URL": settings.rasa_url, "TWILIO_API_BASE_URL": twilio.base_url,
-                "TELEGRAM_API_BASE_URL": telegram.base_url, **env}  # fmt: skip
-        with LocalStack(settings, env=full) as stack:
-            yield Sandbox(stack, twilio, telegram, full)
+    with twilio, telegram, channel_stack(model, var, twilio, telegram, **env) as box:
+        yield box

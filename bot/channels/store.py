@@ -413,19 +413,6 @@ class ChannelStore:
         with self._transaction() as session:
             return int(session.scalar(statement) or 0)
 
-    def pending_inbound(self, older_than: datetime) -> list[int]:
-        """Messages stored but never finished before ``older_than``: left by a crash."""
-        statement = (
-            select(InboundMessage.id)
-            .where(
-                InboundMessage.status.in_(("received", "processing")),
-                InboundMessage.received_at < _utc(older_than),
-            )
-            .order_by(InboundMessage.id)
-        )
-        with self._transaction() as session:
-            return [int(i) for i in session.scalars(statement)]
-
     def interrupt_pending(self, channel: str, older_than: datetime) -> list[str]:
         """Mark what a stopped process left unfinished on ``channel`` as "interrupted" (kept,
         never replayed out of context); the conversations concerned, each once."""
