@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help run test pytest train validate lint eval eval-language bench-channels sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
+.PHONY: help run test pytest train validate lint eval eval-language bench-channels bench-handoff counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -48,6 +48,9 @@ train: $(STAMP) catalogs ## train the model when it is missing or its data, doma
 run: train ## set everything up and chat with the assistant in this terminal (Ctrl-C stops all)
 	$(PY) -m bot run
 
+counsellor: $(STAMP) catalogs ## in a second terminal beside `make run`: play the counsellor (TAKE 12, #12 text, DONE 12 resolved)
+	$(PY) -m bot counsellor
+
 validate: $(STAMP) ## rasa data validate (domain, rules, NLU data)
 	$(PY) -m bot validate
 
@@ -64,6 +67,9 @@ eval: train ## per language: intent accuracy and macro-F1 vs a TF-IDF baseline, 
 
 bench-channels: train ## webhook acknowledgement time (p50/p95) while turns run, SMS and Telegram
 	$(PY) -m bot bench-channels
+
+bench-handoff: train ## time from a request for a person to the counsellors' notification (p50/p95)
+	$(PY) -m bot bench-handoff
 
 sms-report: catalogs ## SMS segments of every catalog entry as the SMS channel sends it
 	$(PY) -m bot sms-report

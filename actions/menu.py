@@ -9,11 +9,39 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import show_menu
-from actions.safety import send_numbers
+from actions.handoff import request_handoff
+from actions.safety import send_numbers_then_handoff
 from bot import menu
 
+
+async def _asked(
+    dispatcher: CollectingDispatcher, tracker: Tracker, slots: dict[str, Any]
+) -> list[EventType]:
+    return await request_handoff(dispatcher, tracker, "asked", slots)
+
+
+async def _not_understood(
+    dispatcher: CollectingDispatcher, tracker: Tracker, slots: dict[str, Any]
+) -> list[EventType]:
+    return await request_handoff(dispatcher, tracker, "not_understood", slots)
+
+
 # Options that need more than a response or a menu (bot.menu.Option.handler).
-HANDLERS = {"emergency_numbers": send_numbers}
+HANDLERS = {
+    "emergency_numbers": send_numbers_then_handoff,
+    "counsellor": _asked,
+    "counsellor_not_understood": _not_understood,
+}
+
+
+def failed_twice(tracker: Tracker) -> bool:
+    """The message before this one was not understood either (the second miss in a row
+    offers a counsellor)."""
+    users = [e for e in tracker.events if e.get("event") == "user"]
+    if len(users) < 2:
+        return False
+    intent = ((users[-2].get("parse_data") or {}).get("intent") or {}).get("name")
+    return intent == "nlu_fallback"
 
 
 class ShowMenu:
@@ -60,7 +88,10 @@ class ActionFallback(ShowMenu, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        events = await super().run(dispatcher, tracker, domain)
+        if failed_twice(tracker):
+            events = show_menu(dispatcher, tracker, "not_understood")
+        else:
+            events = await super().run(dispatcher, tracker, domain)
         return [*events, FollowupAction("action_listen")]
 
 

@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import show_menu
+from actions.handoff import request_handoff
 from bot import menu, safety
 from bot.i18n import Translator
 from bot.i18n.language import LANGUAGE_SLOT
@@ -36,6 +37,17 @@ async def send_numbers(
     return [SlotSet(menu.MENU_SLOT, None)]
 
 
+async def send_numbers_then_handoff(
+    dispatcher: CollectingDispatcher, tracker: Tracker, slots: dict[str, Any]
+) -> list[EventType]:
+    """The country menu's answer: the numbers, then the priority handoff the emergency
+    marked (asked only now, so that her answer to the menu reached the bot)."""
+    events = await send_numbers(dispatcher, tracker, slots)
+    if tracker.get_slot(PRIORITY_SLOT):
+        events += await request_handoff(dispatcher, tracker, "emergency", slots)
+    return events
+
+
 class ActionEmergency(Action):
     """First reply to an emergency: fixed text, numbers (or the country question, once),
     an alert row for review and the mark for a priority counsellor handoff."""
@@ -59,5 +71,7 @@ class ActionEmergency(Action):
         dispatcher.utter_message(response=safety.RESPONSES[category], slots=slots)
         events: list[EventType] = [SlotSet(CATEGORY_SLOT, category), SlotSet(PRIORITY_SLOT, True)]
         if country:
-            return [*events, *await send_numbers(dispatcher, tracker, slots)]
+            events += await send_numbers(dispatcher, tracker, slots)
+            # A counsellor, first in the queue (the numbers were given first).
+            return [*events, *await request_handoff(dispatcher, tracker, "emergency", slots)]
         return [*events, *show_menu(dispatcher, tracker, "country", slots=slots)]

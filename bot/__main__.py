@@ -1,7 +1,8 @@
 """Command line: ``python -m bot <command>`` (the Makefile calls these).
 
 Commands: ``train``, ``run`` (the local stack and a terminal chat), ``chat`` (against a
-running stack), ``validate``, ``eval``, ``eval-language``, ``i18n-review``.
+running stack), ``counsellor`` (the local counsellor console), ``counsellors`` (the
+registry), ``validate``, ``eval``, ``eval-language``, ``i18n-review``, benchmarks.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.local import LocalStack
 
     chat(LocalStack(settings), sender=args.sender)  # not started: talks to a running stack
+    return 0
+
+
+def _counsellor(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.chat import COUNSELLOR_BANNER, chat
+    from bot.local import LocalStack
+
+    # Talks to the stack `make run` started, as the registry's local counsellor.
+    chat(LocalStack(settings), sender=args.address, banner=COUNSELLOR_BANNER)
     return 0
 
 
@@ -196,6 +206,16 @@ def _bench_channels(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _bench_handoff(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.handoff.bench import run_bench
+    from bot.training import ensure_model
+
+    ensure_model(settings.model)
+    result = run_bench(settings.model, rate=args.rate, count=args.count)
+    print("\n".join(result.lines()))
+    return 0
+
+
 def _phone(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.phone import phone_chat
     from bot.local import StackError
@@ -248,6 +268,15 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--sender", help="conversation id (default: a new random one)")
         sub.set_defaults(func=func)
+    counsellor = commands.add_parser(
+        "counsellor", help="play the counsellor against `make run` (the local console)"
+    )
+    counsellor.add_argument("--address", default="console",
+                            help="the local counsellor's address in the registry")  # fmt: skip
+    counsellor.set_defaults(func=_counsellor)
+    from bot.handoff.registry_cli import add_commands as add_registry_commands
+
+    add_registry_commands(commands)
     commands.add_parser("validate", help="rasa data validate, strict").set_defaults(
         func=_validate
     )
@@ -269,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--rate", type=float, default=4.0, help="messages per second")
     bench.add_argument("--count", type=int, default=120, help="messages in all")
     bench.set_defaults(func=_bench_channels)
+    bench_handoff = commands.add_parser(
+        "bench-handoff", help="time from a request for a person to the counsellors' notice"
+    )
+    bench_handoff.add_argument("--rate", type=float, default=0.5, help="requests per second")
+    bench_handoff.add_argument("--count", type=int, default=40, help="requests in all")
+    bench_handoff.set_defaults(func=_bench_handoff)
     phone = commands.add_parser(
         "phone", help="text the assistant by SMS through a local Twilio stand-in"
     )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +24,21 @@ from bot import PROJECT_ROOT
 from bot.settings import Settings
 
 READY_TIMEOUT_S = 240.0
+# The counsellor the local console plays (`make counsellor`).
+LOCAL_COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.local.yml"
+
+
+def local_pseudonym_key(var_dir: Path) -> str:
+    """A pseudonym key for the local run, made once and kept in ``var/`` (never in git):
+    the same terminal name stays the same conversation across runs."""
+    import secrets
+
+    path = var_dir / "pseudonym.key"
+    if not path.is_file():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
 
 
 class StackError(RuntimeError):
@@ -67,7 +83,11 @@ class LocalStack:
             PYTHONUNBUFFERED="1",
             SANIC_HOST=self.settings.host,  # the action server listens on loopback only
             VAR_DIR=str(self.settings.var_dir.resolve()),  # our database (bot.storage)
+            # The terminal chat and the local counsellor console (bot/channels/local.py).
+            LOCAL_CHANNEL="1",
         )
+        env.setdefault("COUNSELLORS_FILE", str(LOCAL_COUNSELLORS))
+        env.setdefault("PSEUDONYM_KEY", local_pseudonym_key(self.settings.var_dir))
         env.update(self._extra_env)
         return env
 
@@ -160,6 +180,17 @@ class LocalStack:
         self.stop()
 
     # -- talking to the running assistant -------------------------------------------------
+
+    def say(self, sender: str, text: str) -> None:
+        """One message over the local channel (answers come later: :meth:`messages`)."""
+        url = f"{self.settings.rasa_url}/webhooks/local/webhook"
+        http_json("POST", url, {"sender": sender, "text": text})
+
+    def messages(self, sender: str, after: int = 0) -> list[dict[str, Any]]:
+        """What the local channel sent to ``sender`` after message ``after``."""
+        query = urllib.parse.urlencode({"sender": sender, "after": after})
+        url = f"{self.settings.rasa_url}/webhooks/local/messages?{query}"
+        return (http_json("GET", url) or {}).get("messages", [])
 
     def send(self, sender: str, text: str) -> list[dict[str, Any]]:
         """One user message over the REST channel; the assistant's replies."""

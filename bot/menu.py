@@ -53,13 +53,14 @@ INTROS: dict[str, str] = {
     "main": "utter_help",
     "language": "utter_language_menu",
     "country": "utter_emergency_ask_country",
+    "not_understood": "utter_fallback_counsellor",
 }
 
 MENUS: dict[str, tuple[Option, ...]] = {
     "main": (
         Option(N_("menu.health"), response="utter_health_menu"),
         Option(N_("menu.workshops"), response="utter_workshops_unavailable"),
-        Option(N_("menu.counsellor"), response="utter_counsellor_unavailable"),
+        Option(N_("menu.counsellor"), handler="counsellor"),
         Option(N_("menu.language"), opens="language"),
     ),
     "language": (
@@ -72,6 +73,12 @@ MENUS: dict[str, tuple[Option, ...]] = {
         _country(N_("country.ml"), "ML"),
         _country(N_("country.pe"), "PE"),
         _country(N_("country.fr"), "FR"),
+    ),
+    # After the second message in a row the assistant did not understand (issue 5).
+    "not_understood": (
+        Option(N_("menu.counsellor"), handler="counsellor_not_understood"),
+        Option(N_("menu.health"), response="utter_health_menu"),
+        Option(N_("menu.language"), opens="language"),
     ),
 }
 

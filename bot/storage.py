@@ -79,8 +79,18 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, future=True, pool_pre_ping=True)
+    _import_tables()
     Base.metadata.create_all(engine)
     return engine
+
+
+def _import_tables() -> None:
+    """Every module that defines tables on ``Base``, so that each engine gets them all,
+    whichever process (Rasa server, action server, command line) made it first."""
+    import bot.channels.store
+    import bot.handoff.ownership
+    import bot.handoff.registry
+    import bot.handoff.service  # noqa: F401
 
 
 @functools.lru_cache(maxsize=4)

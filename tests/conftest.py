@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
 from bot.channels.sandbox import ENV as SANDBOX_ENV
-from bot.channels.sandbox import channel_stack
+from bot.channels.sandbox import Sandbox, channel_stack
 from bot.local import LocalStack
 from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
@@ -33,6 +33,11 @@ def model_path() -> Path:
 # `python -m bot phone` uses them, with a low rate limit to test it.
 CHANNEL_ENV = {**SANDBOX_ENV, "RATE_LIMIT_MESSAGES": "8"}
 
+
+# The counsellor handoff of the test stack (the sandbox's): four counsellors always on duty,
+# a staff supergroup on the Telegram stand-in (no group rate limit: the load test is about us).
+STAFF_CHAT = int(SANDBOX_ENV["TELEGRAM_STAFF_CHAT_ID"])
+HANDOFF_ENV = {"TELEGRAM_STAFF_PER_MINUTE": "100000"}
 
 # The production database, run on this machine and in CI (trust auth).
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -64,17 +69,24 @@ def standins() -> Iterator[StandIns]:
 
 
 @pytest.fixture(scope="session")
-def stack(
+def channels(
     model_path: Path, tmp_path_factory: pytest.TempPathFactory, standins: StandIns
-) -> Iterator[LocalStack]:
-    """Action server + Rasa server (REST, SMS and Telegram channels, HTTP API), SQLite tracker
-    and app database in a temp dir, the channels talking to the stand-ins."""
+) -> Iterator[Sandbox]:
+    """Action server + Rasa server (REST, SMS, Telegram and local channels, HTTP API), SQLite
+    tracker and app database in a temp dir, the channels talking to the stand-ins."""
     var = tmp_path_factory.mktemp("var")
     limit = CHANNEL_ENV["RATE_LIMIT_MESSAGES"]
     with channel_stack(
-        model_path, var, standins.twilio, standins.telegram, RATE_LIMIT_MESSAGES=limit
-    ) as box:
-        yield box.stack
+        model_path, var, standins.twilio, standins.telegram, RATE_LIMIT_MESSAGES=limit,
+        **HANDOFF_ENV,
+    ) as box:  # fmt: skip
+        yield box
+
+
+@pytest.fixture(scope="session")
+def stack(channels: Sandbox) -> LocalStack:
+    """The running stack (model loaded once per session)."""
+    return channels.stack
 
 
 @pytest.fixture()

@@ -58,6 +58,7 @@ class ProviderInput(InputChannel):
         @hook.listener("after_server_start")
         async def recover(app: Any, loop: Any) -> None:
             if self.ready:
+                self.runtime.started(getattr(app.ctx, "agent", None))
                 self.runner().start_recovery()
 
         @hook.route("/", methods=["GET"])

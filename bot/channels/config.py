@@ -36,6 +36,7 @@ class ChannelSettings:
     rate_window: timedelta = timedelta(minutes=10)
     max_body_bytes: int = 64 * 1024  # a webhook body larger than this is refused (413)
     turn_concurrency: int = 8  # turns running at once in one process: keeps webhooks fast
+    local_channel: bool = False  # the terminal chat and local console of `make run` (loopback)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ChannelSettings:
@@ -57,6 +58,7 @@ class ChannelSettings:
                 seconds=int(env.get("RATE_LIMIT_WINDOW_S", cls.rate_window.total_seconds()))
             ),
             turn_concurrency=int(env.get("TURN_CONCURRENCY", cls.turn_concurrency)),
+            local_channel=env.get("LOCAL_CHANNEL", "").lower() in {"1", "true", "yes"},
         )
 
     @property
@@ -68,6 +70,10 @@ class ChannelSettings:
             and self.twilio_auth_token
             and (self.twilio_from or self.twilio_messaging_service_sid)
         )
+
+    @property
+    def local_ready(self) -> bool:
+        return bool(self.pseudonym_key and self.local_channel)
 
     @property
     def telegram_ready(self) -> bool:

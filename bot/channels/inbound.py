@@ -67,6 +67,7 @@ class Inbound:
     payload: str | None = None  # already resolved for Rasa (a button, a command)
     country: str | None = None
     button: int | None = None  # a Telegram button position, resolved from the store
+    thread: int | None = None  # a staff-group message: the forum topic it was written in
 
 
 class TurnLoop:
@@ -123,6 +124,8 @@ class TurnRunner:
     )
     _locks: dict[str, _Queue] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
+    # The counsellor handoff (bot.handoff.relay.Relay): asked before every turn.
+    relay: Any = None
 
     async def accept(
         self,
@@ -196,6 +199,13 @@ class TurnRunner:
         if contact.opted_out:
             await asyncio.to_thread(self.store.set_inbound_status, row, "opted_out")
             return
+        if self.relay is not None:
+            # A person owns the conversation, or a counsellor writes: no bot turn. Before the
+            # rate limit: a girl talking to a counsellor is never told to slow down.
+            routed = await self.relay.route(contact, inbound)
+            if routed is not None:
+                await asyncio.to_thread(self.store.set_inbound_status, row, routed)
+                return
         if await self._over_limit(contact, row):
             await asyncio.to_thread(self.store.set_inbound_status, row, "rate_limited")
             if await asyncio.to_thread(
@@ -213,6 +223,8 @@ class TurnRunner:
         )  # fmt: skip
         language = await self.turns.run(self._rasa_turn(on_new_message, message, agent))
         await asyncio.to_thread(self.store.set_inbound_status, row, "done")
+        if self.relay is not None:
+            self.relay.wake()  # the turn may have opened a handoff: notify now
         if language in LANGUAGES and language != contact.language:
             await asyncio.to_thread(self.store.set_language, contact.id, language)
 
@@ -265,8 +277,12 @@ class TurnRunner:
             logger.error("Could not reach %s (%s).", contact.id, type(error).__name__)
 
     async def recover(self, started_at: datetime) -> int:
-        """After a restart: messages a stopped process accepted but never answered get the
-        apology (the user writes again, in context); they stay stored. How many contacts."""
+        """After a restart: messages a stopped process accepted but never answered. In a
+        conversation a person owns, they are relayed now (nothing lost, the bot silent);
+        elsewhere the user gets the apology (she writes again, in context) and they stay
+        stored. How many contacts were told."""
+        if self.relay is not None:
+            await self._relay_pending(started_at)
         ids = await asyncio.to_thread(self.store.interrupt_pending, self.channel, started_at)
         told = 0
         for conversation_id in ids:
@@ -277,6 +293,17 @@ class TurnRunner:
         if ids:
             logger.info("%s: %d conversation(s) interrupted by a restart told.", self.channel, told)
         return told
+
+    async def _relay_pending(self, started_at: datetime) -> None:
+        rows = await asyncio.to_thread(self.store.pending, self.channel, started_at)
+        for row, conversation_id, kind, text in rows:
+            contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
+            if contact is None or kind == "staff":  # a topic message's thread is not stored
+                continue
+            inbound = Inbound(self.channel, str(row), contact.address, kind, text=text)
+            routed = await self.relay.route(contact, inbound)
+            if routed is not None:
+                await asyncio.to_thread(self.store.set_inbound_status, row, routed)
 
     def start_recovery(self) -> None:
         """:meth:`recover` in the background, at server start (the webhook is already up)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot import PROJECT_ROOT
 from bot.local import LocalStack
 from bot.settings import Settings
 from bot.standins.telegram import TelegramStandIn
@@ -34,6 +35,9 @@ ENV = {
     "TWILIO_FROM_NUMBER": "+15005550006",
     "TELEGRAM_BOT_TOKEN": "654321:sandbox-token",
     "TELEGRAM_WEBHOOK_SECRET": "sandbox-secret",
+    # The counsellor handoff: fictional counsellors always on duty, a staff supergroup.
+    "COUNSELLORS_FILE": str(PROJECT_ROOT / "bot" / "handoff" / "counsellors.sandbox.yml"),
+    "TELEGRAM_STAFF_CHAT_ID": "-1001234567890",
 }
 
 
@@ -101,6 +105,19 @@ class Sandbox:
             "message_id": update_id, "date": int(time.time()), "text": text,
             "chat": {"id": chat, "type": "private"},
             "from": {"id": chat, "is_bot": False, "first_name": "Awa"}}}  # fmt: skip
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.env["TELEGRAM_WEBHOOK_SECRET"],
+                   "Content-Type": "application/json"}  # fmt: skip
+        return self.telegram_url, json.dumps(update).encode(), headers
+
+    def staff_request(
+        self, user: int, update_id: int, chat: int, thread: int, text: str
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """A counsellor's message in a forum topic of the staff supergroup."""
+        update: dict[str, Any] = {"update_id": update_id, "message": {
+            "message_id": update_id, "date": int(time.time()), "text": text,
+            "message_thread_id": thread, "is_topic_message": True,
+            "chat": {"id": chat, "type": "supergroup", "is_forum": True, "title": "Staff"},
+            "from": {"id": user, "is_bot": False, "first_name": "Counsellor"}}}  # fmt: skip
         headers = {"X-Telegram-Bot-Api-Secret-Token": self.env["TELEGRAM_WEBHOOK_SECRET"],
                    "Content-Type": "application/json"}  # fmt: skip
         return self.telegram_url, json.dumps(update).encode(), headers

@@ -47,16 +47,18 @@ from bot.storage import Base, utcnow
 
 logger = logging.getLogger(__name__)
 
-CHANNELS: tuple[str, ...] = ("sms", "telegram")
-_PREFIX = {"sms": "sms-", "telegram": "tg-"}
+CHANNELS: tuple[str, ...] = ("sms", "telegram", "local")
+# "local": the terminal chat and the local counsellor console of `make run` (no account).
+_PREFIX = {"sms": "sms-", "telegram": "tg-", "local": "loc-"}
 PSEUDONYM_CHARS = 26  # base32 characters of the digest: 130 bits
 
 KINDS = frozenset(
-    {"text", "media", "voice", "location", "sticker", "empty", "callback", "command", "other"}
-)
+    {"text", "media", "voice", "location", "sticker", "empty", "callback", "command", "other",
+     "staff"}
+)  # fmt: skip
 INBOUND_STATUSES = frozenset(
     {"received", "processing", "done", "failed", "rate_limited", "opted_out", "ignored",
-     "interrupted"}
+     "interrupted", "relayed", "held", "console"}
 )  # fmt: skip
 # Delivery only moves forward: a late "sent" never undoes "delivered"; failures are final.
 _RANK = {
@@ -413,6 +415,20 @@ class ChannelStore:
         with self._transaction() as session:
             return int(session.scalar(statement) or 0)
 
+    def pending(self, channel: str, older_than: datetime) -> list[tuple[int, str, str, str | None]]:
+        """Messages a stopped process accepted but never finished: (row, conversation, kind,
+        text), in arrival order. A handoff relays them after a restart."""
+        statement = (
+            select(InboundMessage.id, InboundMessage.conversation_id, InboundMessage.kind,
+                   InboundMessage.text)
+            .where(InboundMessage.channel == channel,
+                   InboundMessage.status.in_(("received", "processing")),
+                   InboundMessage.received_at < _utc(older_than))
+            .order_by(InboundMessage.id)
+        )  # fmt: skip
+        with self._transaction() as session:
+            return [(int(i), c, k, t) for i, c, k, t in session.execute(statement).all()]
+
     def interrupt_pending(self, channel: str, older_than: datetime) -> list[str]:
         """Mark what a stopped process left unfinished on ``channel`` as "interrupted" (kept,
         never replayed out of context); the conversations concerned, each once."""
@@ -426,6 +442,43 @@ class ChannelStore:
             ids = sorted(session.scalars(which))
             _write(session, update(InboundMessage).where(*pending).values(status="interrupted"))
         return ids
+
+    def recent_texts(
+        self, conversation_id: str, limit: int, direction: str | None = None
+    ) -> list[tuple[str, str]]:
+        """The last ``limit`` texts of a conversation, oldest first, as ("user" | "bot",
+        text): the context a counsellor gets with a request (texts only, no address)."""
+        found: list[tuple[datetime, int, str, str]] = []
+        with self._transaction() as session:
+            if direction in (None, "user"):
+                rows = session.execute(
+                    select(InboundMessage.received_at, InboundMessage.id, InboundMessage.text)
+                    .where(InboundMessage.conversation_id == conversation_id,
+                           InboundMessage.text.is_not(None), InboundMessage.text != "")
+                    .order_by(InboundMessage.id.desc()).limit(limit)
+                ).all()  # fmt: skip
+                found += [(_utc(at), i, "user", text) for at, i, text in rows]
+            if direction in (None, "bot"):
+                rows = session.execute(
+                    select(OutboundMessage.created_at, OutboundMessage.id, OutboundMessage.text)
+                    .where(OutboundMessage.conversation_id == conversation_id)
+                    .order_by(OutboundMessage.id.desc()).limit(limit)
+                ).all()  # fmt: skip
+                found += [(_utc(at), i, "bot", text) for at, i, text in rows]
+        found.sort()
+        return [(who, text) for _, _, who, text in found[-limit:]]
+
+    def outbound_after(self, conversation_id: str, after_id: int) -> list[tuple[int, str]]:
+        """What was sent to a conversation after row ``after_id`` (the local channel's
+        terminal reads its messages this way)."""
+        statement = (
+            select(OutboundMessage.id, OutboundMessage.text)
+            .where(OutboundMessage.conversation_id == conversation_id,
+                   OutboundMessage.id > after_id)
+            .order_by(OutboundMessage.id)
+        )  # fmt: skip
+        with self._transaction() as session:
+            return [(int(i), text) for i, text in session.execute(statement).all()]
 
     # Outbound messages and delivery reports
 

@@ -53,10 +53,19 @@ def command_payload(text: str) -> str:
     return COMMANDS.get(name, HELP_PAYLOAD)
 
 
-def inbound_from_update(update: Any) -> Inbound | None:
+def inbound_from_update(update: Any, staff_chat: int | None = None) -> Inbound | None:
     """What the assistant should handle in ``update``; None when it is not for the assistant
-    (groups, channels, edits, service messages)."""
+    (groups, channels, edits, service messages). Messages in the counsellors' staff group
+    (``staff_chat``) come back as kind "staff", from the counsellor's user id, with their
+    forum topic."""
     provider_id = str(update.update_id)
+    message = update.message
+    if staff_chat is not None and message is not None and message.chat.id == staff_chat:
+        if message.from_user is None or message.from_user.is_bot:
+            return None
+        return Inbound(CHANNEL, provider_id, str(message.from_user.id), "staff",
+                       text=message.text or message.caption or "",
+                       thread=message.message_thread_id if message.is_topic_message else None)
     query = update.callback_query
     if query is not None:
         chat = query.message.chat if query.message else None
@@ -66,7 +75,6 @@ def inbound_from_update(update: Any) -> Inbound | None:
         position = int(data[2:]) if data.startswith("b:") and data[2:].isdigit() else None
         return Inbound(CHANNEL, provider_id, str(chat.id), "callback", button=position,
                        payload=None if position else HELP_PAYLOAD)  # fmt: skip
-    message = update.message
     if message is None or message.chat.type != "private":
         return None
     address = str(message.chat.id)
@@ -114,7 +122,8 @@ class TelegramInput(ProviderInput):
             try:
                 data = json.loads(request.body or b"")
                 update = Update.de_json(data, self._sender().bot())
-                inbound = inbound_from_update(update) if update else None
+                staff = self.runtime.handoff_settings.staff_chat_id
+                inbound = inbound_from_update(update, staff) if update else None
             except (ValueError, TypeError, KeyError, AttributeError):
                 return response.text("bad request", status=400)
             if inbound is None:

@@ -42,7 +42,10 @@ from bot.storage import Base, utcnow
 BOT, QUEUED, COUNSELLOR = "bot", "queued", "counsellor"
 # Why a conversation was handed over, and how a handoff ended (issue 5).
 REASONS = frozenset({"asked", "emergency", "not_understood"})
-OUTCOMES = frozenset({"resolved", "referred", "booked", "no_answer", "timeout"})
+# "unclaimed": nobody took it in time; "timeout": nobody wrote for too long (both: system).
+OUTCOMES = frozenset({"resolved", "referred", "booked", "no_answer", "timeout", "unclaimed"})
+# What a counsellor may give when handing back.
+COUNSELLOR_OUTCOMES = ("resolved", "referred", "booked", "no_answer")
 
 
 class OwnershipConflict(RuntimeError):

@@ -143,3 +143,20 @@ def record_alert(
         alert_id = int(alert.id)
     logger.info("Safety alert %d recorded: category=%s country=%s", alert_id, category, country)
     return alert_id
+
+
+def emergency_messages(category: str, language: str | None, country: str | None) -> list[str]:
+    """The fixed reply of ``category`` and the numbers line, rendered outside a Rasa turn
+    (an emergency written while the conversation waits for a counsellor). The same catalog
+    entries as ``domain/safety.yml``'s responses."""
+    from bot.i18n import Translator
+
+    translate = Translator(language)
+    category = category if category in RESPONSES else GENERAL
+    numbers = numbers_for(country, category)
+    if numbers:
+        listed = ", ".join(f"{n.number} ({translate(n.label_key)})" for n in numbers)
+        line = translate("emergency.numbers", numbers=listed)
+    else:
+        line = translate("emergency.go_now")
+    return [translate(f"emergency.{category}"), line]

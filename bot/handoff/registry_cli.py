@@ -1,0 +1,142 @@
+"""``python -m bot counsellors list|import|add|remove``: the counsellor registry from a shell.
+
+Addresses are personal data: ``list`` shows them masked (``+223•••••01``, ``tg:•••01``), and
+no command prints one in full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.handoff.registry import CHANNELS, Counsellor, Registry, counsellors_file
+from bot.storage import engine_from_env, utcnow
+
+Handler = Callable[[argparse.Namespace, Any], int]
+COLUMNS = ("id", "name", "languages", "channel", "address", "hours", "timezone", "active",
+           "on duty")  # fmt: skip
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``counsellors`` and its sub-commands to ``python -m bot``'s sub-parsers."""
+    parser = commands.add_parser(
+        "counsellors", help="the counsellors of the human handoff: list, import, add, remove"
+    )
+    sub = parser.add_subparsers(dest="counsellors_command", required=True)
+    sub.add_parser(
+        "list", help="every counsellor, address masked, and who is on duty now"
+    ).set_defaults(func=_list)
+    importing = sub.add_parser(
+        "import", help="make the registry equal to a YAML file (counsellors.example.yml)"
+    )
+    importing.add_argument(
+        "file", nargs="?", help="default: $COUNSELLORS_FILE, else the local run's registry"
+    )
+    importing.add_argument("--dry-run", action="store_true", help="show changes, write nothing")
+    importing.set_defaults(func=_import)
+    adding = sub.add_parser("add", help="add a counsellor, or update one with the same id")
+    adding.add_argument("--id", required=True, help="a short slug, e.g. awa")
+    adding.add_argument("--name", required=True, help="first name shown to users")
+    adding.add_argument(
+        "--languages", required=True, help="fr, es, bm, comma-separated; the console's first"
+    )
+    adding.add_argument("--channel", required=True, choices=CHANNELS)
+    adding.add_argument(
+        "--address", required=True, help="Telegram user id, E.164 number, or a local name"
+    )
+    adding.add_argument("--timezone", required=True, help="IANA name, e.g. Africa/Bamako")
+    adding.add_argument(
+        "--hours", required=True, help="e.g. 'mon-fri 08:00-18:00; sat 09:00-13:00', 'always'"
+    )
+    adding.set_defaults(func=_add)
+    removing = sub.add_parser("remove", help="deactivate a counsellor (kept for the history)")
+    removing.add_argument("id")
+    removing.set_defaults(func=_remove)
+
+
+def _reporting(handler: Handler) -> Handler:
+    """A bad file or value is the user's to fix: one line on stderr, exit status 2."""
+
+    def run(args: argparse.Namespace, settings: Any) -> int:
+        try:
+            return handler(args, settings)
+        except (ValueError, OSError) as error:
+            print(f"counsellors: {error}", file=sys.stderr)
+            return 2
+
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def _registry() -> Registry:
+    """On the project database; its table exists since bot.handoff.registry is imported."""
+    return Registry(engine_from_env())
+
+
+@_reporting
+def _list(args: argparse.Namespace, settings: Any) -> int:
+    counsellors = _registry().all()
+    if not counsellors:
+        print("No counsellors. Load a file: python -m bot counsellors import FILE")
+        return 0
+    now = utcnow()
+    rows = [
+        (c.id, c.name, ",".join(c.languages), c.channel, c.masked_address, str(c.hours),
+         c.timezone, _yes(c.active), _yes(c.on_duty(now)))
+        for c in counsellors
+    ]  # fmt: skip
+    print("\n".join(table(COLUMNS, rows)))
+    return 0
+
+
+@_reporting
+def _import(args: argparse.Namespace, settings: Any) -> int:
+    path = args.file or counsellors_file()
+    lines = _registry().import_file(path, dry_run=args.dry_run)
+    print("\n".join(lines) if lines else f"{path}: no change.")
+    if args.dry_run:
+        print("Dry run: nothing written.")
+    return 0
+
+
+@_reporting
+def _add(args: argparse.Namespace, settings: Any) -> int:
+    counsellor = Counsellor(
+        id=args.id,
+        name=args.name,
+        languages=tuple(args.languages.split(",")),
+        channel=args.channel,
+        address=args.address,
+        timezone=args.timezone,
+        hours=args.hours,
+    )
+    lines = _registry().upsert(counsellor)
+    print("\n".join(lines) if lines else f"{counsellor.id}: no change.")
+    return 0
+
+
+@_reporting
+def _remove(args: argparse.Namespace, settings: Any) -> int:
+    registry = _registry()
+    if registry.remove(args.id):
+        print(f"deactivate {args.id}")
+        return 0
+    known = registry.get(args.id)
+    print(f"counsellors: {args.id} is {'already inactive' if known else 'unknown'}.",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart."""
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]

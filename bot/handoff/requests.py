@@ -1,0 +1,53 @@
+"""Opening a handoff from the conversation (the action server): queue it, and say what the
+user should expect: her place in the line, or when counsellors are back."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from bot.handoff.registry import Registry
+from bot.handoff.relay import next_opening_text
+from bot.handoff.service import HandoffService, HandoffSettings
+
+# Channels whose messages the relay can carry both ways (REST answers only in its reply).
+RELAY_CHANNELS = frozenset({"sms", "telegram", "local"})
+
+
+@dataclass(frozen=True)
+class Opened:
+    handoff_id: int
+    new: bool
+    position: int | None  # in the queue, when someone is on duty
+    back_at: str | None  # when counsellors are back, in her language, when nobody is
+
+    @property
+    def on_duty(self) -> bool:
+        return self.position is not None
+
+
+@functools.lru_cache(maxsize=4)
+def services(engine: Engine) -> tuple[HandoffService, Registry]:
+    return HandoffService(engine, HandoffSettings.from_env()), Registry(engine)
+
+
+def open_request(
+    engine: Engine,
+    conversation_id: str,
+    reason: str,
+    *,
+    language: str,
+    channel: str,
+    country: str | None,
+) -> Opened:
+    """Queue ``conversation_id`` (``reason``: asked, emergency, not_understood)."""
+    service, registry = services(engine)
+    on_duty = registry.available(language)
+    opens_at = None if on_duty else registry.next_opening(language)
+    handoff, new = service.request(conversation_id, reason, language=language, channel=channel,
+                                   opens_at=opens_at)  # fmt: skip
+    if on_duty:
+        return Opened(handoff.id, new, service.position(conversation_id) or 1, None)
+    return Opened(handoff.id, new, None, next_opening_text(registry, language, country))

@@ -1,0 +1,362 @@
+"""The counsellor handoff end to end, over HTTP: the real stack (Rasa, actions, our channels)
+with the Twilio and Telegram APIs as local stand-ins driven by the real client libraries.
+
+An SMS user is handed to a Telegram counsellor (staff group topic) and back; a Telegram user
+to an SMS counsellor and back; then 30 handoffs at once; then a restart mid-handoff.
+The counsellors are the sandbox's (``bot/handoff/counsellors.sandbox.yml``, always on duty).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from bot.channels.sandbox import Sandbox, post
+from bot.handoff import messages as m
+from bot.i18n import Translator
+from bot.sms import encode
+from tests.conftest import STAFF_CHAT
+
+pytestmark = pytest.mark.stack
+
+AWA, MOUSSA = 500001, 500002  # Telegram counsellors (user ids)
+LUCIA, SOFIA = "+51900000101", "+33700000101"  # SMS counsellors
+_updates = itertools.count(7_000_000)
+_numbers = itertools.count(1)
+
+
+def folded(text: str) -> str:
+    """A catalog text as an SMS carries it (GSM-7)."""
+    return encode(text).text
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or check}")
+
+
+def db(channels: Sandbox, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(channels.stack.settings.var_dir / "app.db") as connection:
+        return list(connection.execute(sql, args))
+
+
+def sms(channels: Sandbox, phone: str, text: str) -> None:
+    assert post(*channels.sms_request(phone, text))[0] == 200
+
+
+def telegram(channels: Sandbox, chat: int, text: str) -> None:
+    assert post(*channels.telegram_request(chat, next(_updates), text))[0] in (200, 204)
+
+
+def in_topic(channels: Sandbox, counsellor: int, thread: int, text: str) -> None:
+    request = channels.staff_request(counsellor, next(_updates), STAFF_CHAT, thread, text)
+    assert post(*request)[0] in (200, 204)
+
+
+def topic_posts(channels: Sandbox, thread: int) -> list[str]:
+    return [s["text"] for s in channels.telegram.sent
+            if s["chat_id"] == STAFF_CHAT and s["message_thread_id"] == thread]  # fmt: skip
+
+
+def to_chat(channels: Sandbox, chat: int) -> list[str]:
+    return [s["text"] for s in channels.telegram.sent if s["chat_id"] == chat]
+
+
+def handoff_of(channels: Sandbox, conversation_prefix: str, after: int = 0) -> tuple[int, str]:
+    """The newest handoff of a conversation: (id, conversation id)."""
+    rows = db(channels, "SELECT h.id, h.conversation_id FROM handoffs h JOIN contacts c "
+                        "ON c.id = h.conversation_id WHERE c.address = ? AND h.id > ? "
+                        "ORDER BY h.id DESC", conversation_prefix, after)  # fmt: skip
+    return rows[0] if rows else (0, "")
+
+
+def owner(channels: Sandbox, conversation_id: str) -> tuple[str, str | None]:
+    rows = db(channels, "SELECT state, counsellor_id FROM conversation_owners "
+                        "WHERE conversation_id = ?", conversation_id)  # fmt: skip
+    return rows[0] if rows else ("bot", None)
+
+
+def bot_turn_events(channels: Sandbox, conversation_id: str) -> list[str]:
+    """The bot's own answers (responses Rasa chose) in the stored conversation."""
+    tracker = channels.stack.tracker(conversation_id)
+    return [e["metadata"].get("utter_action") for e in tracker["events"]
+            if e["event"] == "bot" and not e["metadata"].get("handoff")]  # fmt: skip
+
+
+def test_sms_user_to_a_telegram_counsellor_and_back(channels: Sandbox) -> None:
+    fr = Translator("fr")
+    phone = f"+2237600{next(_numbers):04d}"
+    sms(channels, phone, "bonjour")
+    wait_for(lambda: channels.sms_to(phone), what="the greeting")
+    sms(channels, phone, "je veux parler a quelqu un svp")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
+                                        handoff_of(channels, phone), what="a handoff")
+    queued = folded(fr(m.QUEUED, position="\x00").split("\x00")[0])  # up to the position
+    wait_for(lambda: any(t.startswith(queued) for t in channels.sms_to(phone)),
+             what="the queued notice")  # fmt: skip
+    # The staff group gets a topic, titled with the short id, language and channel.
+    topic = wait_for(lambda: next((t for t in channels.telegram.topics
+                                   if t["name"].startswith(f"#{handoff_id} FR sms")), None),
+                     what="the topic")  # fmt: skip
+    thread = topic["message_thread_id"]
+    intro = wait_for(lambda: topic_posts(channels, thread), what="the topic intro")[0]
+    assert "parler a quelqu un" in intro and phone not in intro and conversation not in intro
+    # A French SMS counsellor on duty is told by SMS.
+    assert wait_for(lambda: [t for t in channels.sms_to(SOFIA) if f"TAKE {handoff_id}" in t])
+
+    sms(channels, phone, "vous etes la ?")  # before the claim: kept, shown to counsellors
+    wait_for(lambda: f"#{handoff_id}: vous etes la ?" in topic_posts(channels, thread))
+    in_topic(channels, AWA, thread, "/claim")
+    wait_for(lambda: folded(fr(m.JOINED)) in channels.sms_to(phone), what="joined notice")
+    assert owner(channels, conversation) == ("counsellor", "awa")
+    claimed = fr(m.CLAIMED, id=handoff_id, name="Awa")
+    wait_for(lambda: claimed in topic_posts(channels, thread), what="the claim in the topic")
+    title = next(t["name"] for t in channels.telegram.topics if t["message_thread_id"] == thread)
+    assert title.endswith(fr(m.STATE["counsellor"]))
+    before = len(bot_turn_events(channels, conversation))
+
+    sms(channels, phone, "j ai peur de rentrer chez moi")
+    wait_for(lambda: f"#{handoff_id}: j ai peur de rentrer chez moi" in topic_posts(channels,
+                                                                                   thread))
+    in_topic(channels, AWA, thread, "Je suis la. Tu es en securite maintenant ?")
+    wait_for(lambda: "Je suis la. Tu es en securite maintenant ?" in channels.sms_to(phone))
+    sms(channels, phone, "bonjour")  # a greeting to the counsellor is not the bot's business
+    wait_for(lambda: f"#{handoff_id}: bonjour" in topic_posts(channels, thread))
+    assert len(bot_turn_events(channels, conversation)) == before  # the bot said nothing
+
+    in_topic(channels, AWA, thread, "/close resolved")
+    wait_for(lambda: folded(fr(m.BACK_TO_BOT)) in channels.sms_to(phone), what="hand-back notice")
+    assert owner(channels, conversation) == ("bot", None)
+    closed = wait_for(lambda: next(t for t in channels.telegram.topics
+                                   if t["message_thread_id"] == thread)["closed"])  # fmt: skip
+    assert closed
+    # Back with the bot: an ordinary turn, in French.
+    sent = len(channels.sms_to(phone))
+    sms(channels, phone, "c est quoi un implant")
+    wait_for(lambda: len(bot_turn_events(channels, conversation)) > before, what="a bot answer")
+    wait_for(lambda: len(channels.sms_to(phone)) > sent)
+    history = db(channels, "SELECT direction, text FROM handoff_messages WHERE handoff_id = ? "
+                           "ORDER BY id", handoff_id)  # fmt: skip
+    assert history == [("user", "vous etes la ?"), ("user", "j ai peur de rentrer chez moi"),
+                       ("counsellor", "Je suis la. Tu es en securite maintenant ?"),
+                       ("user", "bonjour")]  # fmt: skip
+    changes = db(channels, "SELECT from_state, to_state, actor, why FROM owner_changes "
+                           "WHERE conversation_id = ? ORDER BY id", conversation)  # fmt: skip
+    assert changes == [("bot", "queued", "user", "asked"),
+                       ("queued", "counsellor", "counsellor:awa", None),
+                       ("counsellor", "bot", "counsellor:awa", "resolved")]  # fmt: skip
+
+
+def test_telegram_user_to_an_sms_counsellor_and_back(channels: Sandbox) -> None:
+    es = Translator("es")
+    chat = 880000 + next(_numbers)
+    telegram(channels, chat, "hola")
+    wait_for(lambda: to_chat(channels, chat), what="the greeting")
+    telegram(channels, chat, "quiero hablar con una persona porfa")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, str(chat))[0] and
+                                        handoff_of(channels, str(chat)))  # fmt: skip
+    notice = wait_for(lambda: [t for t in channels.sms_to(LUCIA) if f"TAKE {handoff_id}" in t],
+                      what="the SMS notification")  # fmt: skip
+    assert str(chat) not in notice[0]
+    sms(channels, LUCIA, f"TAKE {handoff_id}")
+    wait_for(lambda: es(m.JOINED) in to_chat(channels, chat), what="joined notice")
+    wait_for(lambda: any(folded(es(m.CLAIMED, id=handoff_id, name="Lucia"))[:12] in t
+                         for t in channels.sms_to(LUCIA)))  # fmt: skip
+    assert owner(channels, conversation) == ("counsellor", "lucia")
+    # Another counsellor cannot write to her.
+    sms(channels, SOFIA, f"#{handoff_id} hola soy otra")
+    wait_for(lambda: any(f"#{handoff_id}" in t and "Lucia" in t for t in channels.sms_to(SOFIA)))
+
+    seen = len(to_chat(channels, chat))
+    telegram(channels, chat, "tengo miedo, mi pareja me pega")
+    # The safety check still runs: the counsellor is warned first; the user, who is with a
+    # person, does not get the bot's emergency text over her counsellor's words.
+    wait_for(lambda: f"#{handoff_id}: tengo miedo, mi pareja me pega" in channels.sms_to(LUCIA))
+    lucia = channels.sms_to(LUCIA)
+    flag = lucia.index(folded(es(m.EMERGENCY_FLAG, id=handoff_id)))
+    assert flag < lucia.index(f"#{handoff_id}: tengo miedo, mi pareja me pega")
+    assert len(to_chat(channels, chat)) == seen
+    sms(channels, LUCIA, f"#{handoff_id} Te escucho. Estas en un lugar seguro ahora?")
+    wait_for(lambda: "Te escucho. Estas en un lugar seguro ahora?" in to_chat(channels, chat))
+    sms(channels, LUCIA, f"DONE {handoff_id} referred")
+    wait_for(lambda: es(m.FOLLOWUP["referred"]) in to_chat(channels, chat), what="follow-up")
+    received = to_chat(channels, chat)
+    assert received.index(es(m.BACK_TO_BOT)) < received.index(es(m.FOLLOWUP["referred"]))
+    assert owner(channels, conversation) == ("bot", None)
+    wait_for(lambda: any(folded(es(m.CLOSED, id=handoff_id, outcome="referred")) == t
+                         for t in channels.sms_to(LUCIA)))  # fmt: skip
+    # The assistant answers normally again, in Spanish.
+    count = len(to_chat(channels, chat))
+    telegram(channels, chat, "hola")
+    wait_for(lambda: len(to_chat(channels, chat)) > count, what="the bot's answer")
+    assert to_chat(channels, chat)[count].startswith(es("greet").split("{")[0][:20])
+
+
+def test_thirty_handoffs_four_counsellors_nothing_lost_duplicated_or_misrouted(
+    channels: Sandbox,
+) -> None:
+    """30 users (SMS and Telegram, fr and es) ask at once; 4 counsellors (2 Telegram, 2 SMS)
+    take them; 20 messages each way per conversation, interleaved across conversations."""
+    rng = random.Random(5)
+    users = []
+    for i in range(30):
+        on_sms, language = i % 2 == 0, "fr" if i % 3 else "es"
+        address = f"+2237700{next(_numbers):04d}" if on_sms else str(990000 + next(_numbers))
+        users.append({"i": i, "sms": on_sms, "address": address, "language": language})
+    ask = {"fr": "je veux parler a une personne", "es": "quiero hablar con una persona"}
+
+    def say(user: dict[str, Any], text: str) -> None:
+        if user["sms"]:
+            sms(channels, user["address"], text)
+        else:
+            telegram(channels, int(user["address"]), text)
+
+    def received(user: dict[str, Any]) -> list[str]:
+        if user["sms"]:
+            return channels.sms_to(user["address"])
+        return to_chat(channels, int(user["address"]))
+
+    first = db(channels, "SELECT COALESCE(MAX(id), 0) FROM handoffs")[0][0]
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda u: say(u, ask[u["language"]]), users))
+    for user in users:
+        user["handoff"], user["conversation"] = wait_for(
+            lambda u=user: handoff_of(channels, u["address"], first)[0]
+            and handoff_of(channels, u["address"], first), timeout=120, what="30 handoffs")
+    # Counsellors by language: awa and moussa (Telegram), lucia and sofia (SMS).
+    for user in users:
+        if user["language"] == "fr":
+            user["counsellor"] = rng.choice(["awa", "moussa", "sofia"])
+        else:
+            user["counsellor"] = rng.choice(["moussa", "lucia", "sofia"])
+    tg_ids = {"awa": AWA, "moussa": MOUSSA}
+    phones = {"lucia": LUCIA, "sofia": SOFIA}
+
+    def thread_of(user: dict[str, Any]) -> int:
+        return wait_for(lambda: db(channels, "SELECT topic_id FROM handoffs WHERE id = ?",
+                                   user["handoff"])[0][0], what="topic")  # fmt: skip
+
+    def counsellor_says(user: dict[str, Any], text: str) -> None:
+        name = user["counsellor"]
+        if name in tg_ids:
+            in_topic(channels, tg_ids[name], thread_of(user), text)
+        else:
+            number = user["handoff"]
+            command = f"TAKE {number}" if text == "/claim" else f"#{number} {text}"
+            sms(channels, phones[name], command)
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda u: counsellor_says(u, "/claim"), users))
+    for user in users:
+        wait_for(lambda u=user: owner(channels, u["conversation"]) == ("counsellor",
+                                                                       u["counsellor"]),
+                 timeout=60, what="claims")  # fmt: skip
+    bot_before = {u["i"]: len(bot_turn_events(channels, u["conversation"])) for u in users}
+
+    def converse(user: dict[str, Any]) -> None:
+        """One conversation: user and counsellor alternate, each side in order."""
+        for n in range(20):
+            say(user, f"u{user['i']}-{n} ca va")
+            counsellor_says(user, f"c{user['i']}-{n} je t ecoute")
+            time.sleep(rng.random() * 0.05)
+
+    with ThreadPoolExecutor(30) as pool:
+        list(pool.map(converse, users))
+
+    def counsellor_inbox(user: dict[str, Any]) -> list[str]:
+        name = user["counsellor"]
+        if name in tg_ids:
+            texts = topic_posts(channels, thread_of(user))
+        else:
+            texts = channels.sms_to(phones[name])
+        return [t for t in texts if t.startswith(f"#{user['handoff']}: u")]
+
+    for user in users:
+        expected_user = [f"c{user['i']}-{n} je t ecoute" for n in range(20)]
+        expected_counsellor = [f"#{user['handoff']}: u{user['i']}-{n} ca va" for n in range(20)]
+        wait_for(lambda u=user, e=expected_user: [t for t in received(u) if t.startswith("c")]
+                 == e, timeout=120, what=f"user {user['i']} gets her 20, in order")  # fmt: skip
+        wait_for(lambda u=user, e=expected_counsellor: counsellor_inbox(u) == e, timeout=120,
+                 what=f"counsellor of {user['i']} gets 20, in order")  # fmt: skip
+    for user in users:
+        # Nothing misrouted: no user sees another conversation's counsellor text.
+        others = [t for t in received(user) if t.startswith("c") and
+                  not t.startswith(f"c{user['i']}-")]  # fmt: skip
+        assert others == []
+        # The bot did not answer while a person owned the conversation.
+        assert len(bot_turn_events(channels, user["conversation"])) == bot_before[user["i"]]
+        stored = db(channels, "SELECT COUNT(*) FROM handoff_messages WHERE handoff_id = ?",
+                    user["handoff"])[0][0]  # fmt: skip
+        assert stored == 40
+    # Hand everything back; each user hears it once.
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda u: counsellor_says(u, "/close resolved") if u["counsellor"] in
+                      tg_ids else sms(channels, phones[u["counsellor"]],
+                                      f"DONE {u['handoff']} resolved"), users))  # fmt: skip
+    for user in users:
+        back = Translator(user["language"])(m.BACK_TO_BOT)
+        back = folded(back) if user["sms"] else back
+        wait_for(lambda u=user, b=back: received(u).count(b) == 1, timeout=60, what="hand-back")
+        assert owner(channels, user["conversation"]) == ("bot", None)
+
+
+def test_a_restart_mid_handoff_loses_nothing_and_changes_no_owner(channels: Sandbox) -> None:
+    phone = f"+2237800{next(_numbers):04d}"
+    sms(channels, phone, "je veux parler a une personne")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
+                                        handoff_of(channels, phone))  # fmt: skip
+    wait_for(lambda: [t for t in channels.sms_to(SOFIA) if f"TAKE {handoff_id}" in t])
+    sms(channels, SOFIA, f"TAKE {handoff_id}")
+    wait_for(lambda: owner(channels, conversation) == ("counsellor", "sofia"))
+    sms(channels, phone, "avant le redemarrage")
+    wait_for(lambda: f"#{handoff_id}: avant le redemarrage" in channels.sms_to(SOFIA))
+
+    channels.stack.stop()
+    channels.stack.start()
+
+    assert owner(channels, conversation) == ("counsellor", "sofia")
+    sms(channels, phone, "apres le redemarrage")
+    wait_for(lambda: f"#{handoff_id}: apres le redemarrage" in channels.sms_to(SOFIA))
+    sms(channels, SOFIA, f"#{handoff_id} toujours la")
+    wait_for(lambda: "toujours la" in channels.sms_to(phone))
+    assert channels.sms_to(SOFIA).count(f"#{handoff_id}: avant le redemarrage") == 1
+    sms(channels, SOFIA, f"DONE {handoff_id} resolved")
+    wait_for(lambda: owner(channels, conversation) == ("bot", None))
+
+
+def test_the_local_console_plays_the_counsellor_of_the_local_run(channels: Sandbox) -> None:
+    """`make run` + `make counsellor`: the terminal user and the local counsellor, through
+    the local channel, with no account."""
+    bm = Translator("bm")
+    stack, user = channels.stack, f"terminal-{next(_numbers)}"
+
+    def texts(sender: str) -> list[str]:
+        return [msg["text"] for msg in stack.messages(sender)]
+
+    seen = len(texts("console"))
+    stack.say(user, "i ni ce")
+    wait_for(lambda: texts(user), what="the greeting")
+    stack.say(user, "n b'a fe ka kuma ni mogo ye")
+    notice = wait_for(lambda: [t for t in texts("console")[seen:] if "TAKE" in t],
+                      what="the console notification")[0]  # fmt: skip
+    handoff_id = int(notice.split("TAKE")[1].split()[0])
+    stack.say("console", f"TAKE {handoff_id}")
+    wait_for(lambda: bm(m.JOINED) in texts(user), what="joined")
+    stack.say(user, "n ka kan ka taa dogotoroso la wa?")
+    wait_for(lambda: f"#{handoff_id}: n ka kan ka taa dogotoroso la wa?" in texts("console"))
+    stack.say("console", f"#{handoff_id} Awo, i ka taa CSCom la.")
+    wait_for(lambda: "Awo, i ka taa CSCom la." in texts(user))
+    stack.say("console", f"DONE {handoff_id} referred")
+    wait_for(lambda: bm(m.FOLLOWUP["referred"]) in texts(user), what="hand-back")

@@ -1,0 +1,301 @@
+"""The relay without Rasa: consoles, notices and timers, on the real database, with the
+real Twilio and Telegram clients talking to the stand-ins. A manual clock drives the
+timers; two relays on one database stand for two server instances."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot import PROJECT_ROOT
+from bot.channels.config import ChannelSettings
+from bot.channels.inbound import Inbound
+from bot.channels.outbound import Outbox, SmsSender, TelegramSender
+from bot.channels.store import ChannelStore, ContactView
+from bot.handoff import messages as m
+from bot.handoff.console import TelegramConsole, parse_text_command, parse_topic_message
+from bot.handoff.registry import Registry
+from bot.handoff.relay import Relay
+from bot.handoff.service import HandoffService, HandoffSettings
+from bot.i18n import Translator
+from bot.sms import encode
+from bot.storage import utcnow
+from tests.conftest import CHANNEL_ENV, STAFF_CHAT, StandIns
+
+COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.sandbox.yml"
+LUCIA, SOFIA = "+51900000101", "+33700000101"
+_phones = itertools.count(1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Parts:
+    relay: Relay
+    service: HandoffService
+    store: ChannelStore
+    clock: Clock
+    standins: StandIns
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, work: Any) -> Any:
+        """One event loop per test: the provider clients keep sessions bound to it."""
+        return self.loop.run_until_complete(work)
+
+
+def build(engine: Engine, standins: StandIns, clock: Clock) -> Parts:
+    settings = ChannelSettings(
+        pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode(),
+        twilio_account_sid=CHANNEL_ENV["TWILIO_ACCOUNT_SID"],
+        twilio_auth_token=CHANNEL_ENV["TWILIO_AUTH_TOKEN"],
+        twilio_from=CHANNEL_ENV["TWILIO_FROM_NUMBER"],
+        twilio_api_base_url=standins.twilio.base_url,
+        telegram_token=CHANNEL_ENV["TELEGRAM_BOT_TOKEN"],
+        telegram_secret=CHANNEL_ENV["TELEGRAM_WEBHOOK_SECRET"],
+        telegram_api_base_url=standins.telegram.base_url,
+    )
+    store = ChannelStore(engine, settings.pseudonym_key, clock)
+    telegram = TelegramSender(settings, store)
+    outbox = Outbox(store, {"sms": SmsSender(settings, store), "telegram": telegram})
+    handoff = HandoffSettings(staff_chat_id=STAFF_CHAT, staff_per_minute=100000)
+    service = HandoffService(engine, handoff, clock)
+    registry = Registry(engine, clock)
+    registry.import_file(COUNSELLORS)
+    console = TelegramConsole(telegram.bot, STAFF_CHAT, "fr", per_minute=100000)
+    relay = Relay(service, registry, store, outbox, console)
+    return Parts(relay, service, store, clock, standins, asyncio.new_event_loop())
+
+
+@pytest.fixture()
+def parts(tmp_path: Path, standins: StandIns) -> Iterator[Parts]:
+    from bot.storage import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    built = build(engine, standins, Clock())
+    yield built
+    built.loop.close()
+    engine.dispose()
+
+
+def sms_to(parts: Parts, phone: str) -> list[str]:
+    return [msg["body"] for msg in parts.standins.twilio.messages if msg["to"] == phone]
+
+
+def new_user(parts: Parts, language: str = "es") -> ContactView:
+    phone = f"+5190100{next(_phones):04d}"
+    contact = parts.store.contact("sms", phone, country="PE" if language == "es" else "ML")
+    parts.store.record_inbound("sms", f"SMhist{phone}", contact.id, "text", "necesito ayuda")
+    return contact
+
+
+def ask(parts: Parts, contact: ContactView, language: str = "es", reason: str = "asked") -> int:
+    handoff, new = parts.service.request(contact.id, reason, language=language, channel="sms")
+    assert new
+    return handoff.id
+
+
+async def fire_due(parts: Parts) -> list[str]:
+    fired = []
+    for timer in parts.service.take_due():
+        await parts.relay.fire(timer)
+        parts.service.done(timer.id)
+        fired.append(timer.kind)
+    return fired
+
+
+async def console(parts: Parts, phone: str, text: str) -> None:
+    contact = parts.store.contact("sms", phone)
+    routed = await parts.relay.route(contact, Inbound("sms", "x", phone, "text", text=text))
+    assert routed == "console"
+
+
+async def user_says(parts: Parts, contact: ContactView, text: str) -> str | None:
+    return await parts.relay.route(contact, Inbound("sms", "x", contact.address, "text", text=text))
+
+
+def folded(text: str) -> str:
+    return encode(text).text
+
+
+def test_text_console_commands_parse() -> None:
+    assert parse_text_command("TAKE 12") == parse_text_command("take #12")
+    assert parse_text_command("#12 hola, te escucho").argument == "hola, te escucho"
+    assert parse_text_command("DONE 12 No answer").argument == "no_answer"
+    assert parse_text_command("RELEASE 3").verb == "release"
+    assert parse_text_command("hola") is None
+    assert parse_text_command("TAKE twelve") is None
+    assert parse_topic_message("/close@SanteBot referred") == ("close", "referred")
+    assert parse_topic_message("/start") == ("help", "")
+    assert parse_topic_message("Bonjour") == ("say", "Bonjour")
+
+
+def test_a_request_opens_a_topic_and_notifies_sms_counsellors_on_duty(parts: Parts) -> None:
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    assert parts.run(fire_due(parts)) == ["notify"]
+    handoff = parts.service.get(handoff_id)
+    topic = next(t for t in parts.standins.telegram.topics
+                 if t["message_thread_id"] == handoff.topic_id)  # fmt: skip
+    assert topic["name"].startswith(f"#{handoff_id} ES sms")
+    intro = next(s["text"] for s in parts.standins.telegram.sent
+                 if s["message_thread_id"] == handoff.topic_id)  # fmt: skip
+    assert "necesito ayuda" in intro and user.address not in intro and user.id not in intro
+    # Spanish speakers on SMS get the request; a counsellor without Spanish would not.
+    es = Translator("es")
+    for phone in (LUCIA, SOFIA):
+        assert any(f"TAKE {handoff_id}" in text for text in sms_to(parts, phone))
+    assert folded(es(m.NEW_REQUEST_SMS, id=handoff_id, language="es", priority="",
+                     summary="necesito ayuda")) in sms_to(parts, LUCIA)  # fmt: skip
+
+
+def test_waiting_messages_are_kept_and_the_notice_is_rationed(parts: Parts) -> None:
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(fire_due(parts))
+    waiting = folded(Translator("es")(m.WAITING, position=1))
+    assert parts.run(user_says(parts, user, "hola?")) == "held"
+    assert waiting not in sms_to(parts, user.address)  # she was just told her place
+    parts.clock.advance(minutes=6)
+    assert parts.run(user_says(parts, user, "sigo aqui")) == "held"
+    parts.run(user_says(parts, user, "???"))
+    assert sms_to(parts, user.address).count(waiting) == 1
+    parts.clock.advance(minutes=6)
+    parts.run(user_says(parts, user, "nadie?"))
+    assert sms_to(parts, user.address).count(waiting) == 2
+    assert [line.text for line in parts.service.transcript(handoff_id)] == [
+        "hola?", "sigo aqui", "???", "nadie?"]  # fmt: skip
+
+
+def test_the_sms_console_takes_relays_and_hands_back(parts: Parts) -> None:
+    es = Translator("es")
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(console(parts, LUCIA, f"#{handoff_id} hola"))  # not taken yet
+    assert folded(es(m.CLAIM_FIRST, id=handoff_id)) in sms_to(parts, LUCIA)
+    parts.run(console(parts, LUCIA, f"take {handoff_id}"))
+    assert folded(es(m.JOINED)) in sms_to(parts, user.address)
+    parts.run(console(parts, SOFIA, f"TAKE {handoff_id}"))
+    assert folded(Translator("es")(m.HELD_BY_OTHER, id=handoff_id, name="Lucia")) in sms_to(
+        parts, SOFIA)  # fmt: skip
+    parts.run(console(parts, LUCIA, f"#{handoff_id} Hola, soy Lucia. Te escucho."))
+    assert "Hola, soy Lucia. Te escucho." in sms_to(parts, user.address)
+    assert parts.run(user_says(parts, user, "gracias")) == "relayed"
+    assert f"#{handoff_id}: gracias" in sms_to(parts, LUCIA)
+    parts.run(console(parts, LUCIA, f"DONE {handoff_id} maybe"))
+    assert parts.service.owner(user.id).state == "counsellor"
+    assert any("resolved" in text for text in sms_to(parts, LUCIA))  # the outcomes are listed
+    parts.run(console(parts, LUCIA, f"DONE {handoff_id} booked"))
+    assert parts.service.owner(user.id).state == "bot"
+    told = sms_to(parts, user.address)
+    assert told[-2:] == [folded(es(m.BACK_TO_BOT)), folded(es(m.FOLLOWUP["booked"]))]
+    parts.run(console(parts, LUCIA, f"#{handoff_id} otra cosa"))
+    assert folded(es(m.NOT_OPEN, id=handoff_id)) in sms_to(parts, LUCIA)
+    assert "otra cosa" not in sms_to(parts, user.address)
+    parts.run(console(parts, LUCIA, "que hago?"))
+    assert folded(es(m.HELP_SMS)) in "".join(sms_to(parts, LUCIA)) or any(
+        text.startswith(folded(es(m.HELP_SMS))[:40]) for text in sms_to(parts, LUCIA))
+    assert parts.service.get(handoff_id).outcome == "booked"
+
+
+def test_release_puts_it_back_in_the_queue(parts: Parts) -> None:
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(console(parts, LUCIA, f"TAKE {handoff_id}"))
+    parts.run(console(parts, LUCIA, f"RELEASE {handoff_id}"))
+    assert parts.service.owner(user.id).state == "queued"
+    parts.run(console(parts, SOFIA, f"TAKE {handoff_id}"))
+    assert parts.service.owner(user.id).counsellor_id == "sofia"
+
+
+def test_unclaimed_requests_are_renotified_then_handed_back(parts: Parts) -> None:
+    es = Translator("es")
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    assert parts.run(fire_due(parts)) == ["notify"]
+    parts.clock.advance(minutes=4)
+    assert parts.run(fire_due(parts)) == []
+    parts.clock.advance(minutes=2)
+    assert parts.run(fire_due(parts)) == ["renotify"]
+    assert folded(es(m.RENOTIFY, id=handoff_id, minutes=6)) in sms_to(parts, LUCIA)
+    parts.clock.advance(minutes=15)
+    assert parts.run(fire_due(parts)) == ["give_up"]
+    assert parts.service.owner(user.id).state == "bot"
+    assert parts.service.get(handoff_id).outcome == "unclaimed"
+    assert sms_to(parts, user.address)[-1] == folded(es(m.NOBODY_FREE))
+    parts.clock.advance(hours=1)
+    assert parts.run(fire_due(parts)) == []  # nothing left to fire
+
+
+def test_a_silent_conversation_is_closed_but_activity_keeps_it_open(parts: Parts) -> None:
+    es = Translator("es")
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(console(parts, LUCIA, f"TAKE {handoff_id}"))
+    parts.clock.advance(minutes=20)
+    parts.run(user_says(parts, user, "sigo pensando"))
+    parts.clock.advance(minutes=11)
+    assert "idle" in parts.run(fire_due(parts))
+    assert parts.service.owner(user.id).state == "counsellor"  # she wrote 11 min ago
+    parts.clock.advance(minutes=20)
+    assert parts.run(fire_due(parts)) == ["idle"]
+    assert parts.service.owner(user.id).state == "bot"
+    assert parts.service.get(handoff_id).outcome == "timeout"
+    assert sms_to(parts, user.address)[-1] == folded(es(m.IDLE_CLOSED))
+    assert folded(es(m.CLOSED, id=handoff_id, outcome="timeout")) in sms_to(parts, LUCIA)
+
+
+def test_an_emergency_while_waiting_gets_the_numbers_at_once_and_goes_first(
+    parts: Parts,
+) -> None:
+    first = new_user(parts)
+    ask(parts, first)
+    parts.clock.advance(seconds=1)
+    user = new_user(parts)
+    ask(parts, user)
+    assert parts.service.position(user.id) == 2
+    parts.run(user_says(parts, user, "me quiero matar"))
+    told = sms_to(parts, user.address)
+    assert folded(Translator("es")("emergency.suicide"))[:30] in "".join(told)
+    assert any(text.startswith(folded(Translator("es")("emergency.numbers", numbers=""))[:15])
+               for text in told)  # fmt: skip
+    assert parts.service.position(user.id) == 1
+    assert parts.service.owner(user.id).priority
+
+
+def test_a_timer_fires_once_across_two_instances(engine: Engine, standins: StandIns) -> None:
+    clock = Clock()
+    one, two = build(engine, standins, clock), build(engine, standins, clock)
+    user = one.store.contact("sms", f"+5190200{next(_phones):04d}", country="PE")
+    handoff, _ = one.service.request(user.id, "asked", language="es", channel="sms")
+    try:
+        clock.advance(minutes=6)
+        taken = [one.service.take_due(), two.service.take_due()]
+        kinds = sorted(t.kind for batch in taken for t in batch if t.handoff_id == handoff.id)
+        assert kinds == ["notify", "renotify"]  # each timer taken by one instance only
+        assert not (set(t.id for t in taken[0]) & set(t.id for t in taken[1]))
+        clock.advance(minutes=2)  # leases last a minute: a dead instance's timer is retried
+        retaken = [t for t in two.service.take_due() if t.handoff_id == handoff.id]
+        assert sorted(t.kind for t in retaken) == ["notify", "renotify"]
+        for timer in retaken:
+            two.service.done(timer.id)
+        clock.advance(minutes=2)
+        assert [t for t in one.service.take_due() if t.handoff_id == handoff.id] == []
+    finally:
+        one.service.close(handoff.id, "resolved", actor="system")
