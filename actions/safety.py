@@ -48,6 +48,16 @@ async def send_numbers_then_handoff(
     return events
 
 
+def channel_country(tracker: Tracker) -> str | None:
+    """The country the channel knows (an SMS number's calling code), from the metadata of
+    the latest message: the numbers then come at once, without asking."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            country = (event.get("metadata") or {}).get("country")
+            return country if country in safety.COUNTRIES else None
+    return None
+
+
 class ActionEmergency(Action):
     """First reply to an emergency: fixed text, numbers (or the country question, once),
     an alert row for review and the mark for a priority counsellor handoff."""
@@ -63,14 +73,15 @@ class ActionEmergency(Action):
         if category not in safety.RESPONSES:
             category = safety.GENERAL
         language = tracker.get_slot(LANGUAGE_SLOT) or message.get("language")
-        country = tracker.get_slot(menu.COUNTRY_SLOT)
+        country = tracker.get_slot(menu.COUNTRY_SLOT) or channel_country(tracker)
         await asyncio.to_thread(
             safety.record_alert, engine_from_env(), tracker.sender_id, category, language, country
         )
-        slots = {LANGUAGE_SLOT: language, CATEGORY_SLOT: category}
+        slots = {LANGUAGE_SLOT: language, CATEGORY_SLOT: category, menu.COUNTRY_SLOT: country}
         dispatcher.utter_message(response=safety.RESPONSES[category], slots=slots)
         events: list[EventType] = [SlotSet(CATEGORY_SLOT, category), SlotSet(PRIORITY_SLOT, True)]
         if country:
+            events.append(SlotSet(menu.COUNTRY_SLOT, country))
             events += await send_numbers(dispatcher, tracker, slots)
             # A counsellor, first in the queue (the numbers were given first).
             return [*events, *await request_handoff(dispatcher, tracker, "emergency", slots)]

@@ -360,3 +360,58 @@ def test_the_local_console_plays_the_counsellor_of_the_local_run(channels: Sandb
     wait_for(lambda: "Awo, i ka taa CSCom la." in texts(user))
     stack.say("console", f"DONE {handoff_id} referred")
     wait_for(lambda: bm(m.FOLLOWUP["referred"]) in texts(user), what="hand-back")
+
+
+def close_by_sms(channels: Sandbox, counsellor: str, handoff_id: int, conversation: str) -> None:
+    sms(channels, counsellor, f"TAKE {handoff_id}")
+    sms(channels, counsellor, f"DONE {handoff_id} resolved")
+    wait_for(lambda: owner(channels, conversation) == ("bot", None), what="closed")
+
+
+def test_an_emergency_gets_the_numbers_first_then_a_priority_handoff(channels: Sandbox) -> None:
+    es = Translator("es")
+    phone = f"+5190700{next(_numbers):04d}"  # Peru: the numbers are known at once
+    sms(channels, phone, "ya no aguanto, me quiero matar")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
+                                        handoff_of(channels, phone), what="a handoff")
+    queued = folded(es(m.QUEUED, position="\x00").split("\x00")[0])
+    told = wait_for(lambda: [t for t in channels.sms_to(phone)] if any(
+        t.startswith(queued) for t in channels.sms_to(phone)) else None, what="queued notice")
+    first = folded(es("emergency.suicide"))[:40]
+    numbers = folded(es("emergency.numbers", numbers="\x00").split("\x00")[0])
+    order = [next(i for i, t in enumerate(told) if t.startswith(p))
+             for p in (first, numbers, queued)]  # fmt: skip
+    assert order == sorted(order)  # the fixed reply, the numbers, then the handoff
+    reason, priority = db(channels, "SELECT reason, priority FROM handoffs WHERE id = ?",
+                          handoff_id)[0]  # fmt: skip
+    assert (reason, bool(priority)) == ("emergency", True)
+    title = wait_for(lambda: next((t["name"] for t in channels.telegram.topics
+                                   if t["name"].startswith(f"#{handoff_id} ")), None))
+    assert Translator("fr")(m.PRIORITY) in title
+    close_by_sms(channels, LUCIA, handoff_id, conversation)
+
+
+def test_two_misunderstandings_offer_a_person_and_parler_asks_for_one(
+    channels: Sandbox,
+) -> None:
+    fr = Translator("fr")
+    phone = f"+2237900{next(_numbers):04d}"
+    sms(channels, phone, "bonjour")
+    wait_for(lambda: channels.sms_to(phone))
+    sms(channels, phone, "zrblk qwxv pfft")
+    wait_for(lambda: folded(fr("fallback"))[:20] in "".join(channels.sms_to(phone)))
+    sms(channels, phone, "vvvxq trrmpf glorb")
+    offer = folded(fr("fallback_counsellor"))[:30]
+    wait_for(lambda: any(t.startswith(offer) for t in channels.sms_to(phone)), what="the offer")
+    sms(channels, phone, "1")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
+                                        handoff_of(channels, phone), what="a handoff")
+    assert db(channels, "SELECT reason FROM handoffs WHERE id = ?", handoff_id) == [
+        ("not_understood",)]
+    close_by_sms(channels, SOFIA, handoff_id, conversation)
+    # The keyword the answers teach works whatever the classifier thinks of it.
+    sms(channels, phone, "Parler !")
+    wait_for(lambda: handoff_of(channels, phone)[0] > handoff_id, what="a second handoff")
+    second, _ = handoff_of(channels, phone)
+    assert db(channels, "SELECT reason FROM handoffs WHERE id = ?", second) == [("asked",)]
+    close_by_sms(channels, SOFIA, second, conversation)

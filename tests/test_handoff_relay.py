@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -299,3 +300,67 @@ def test_a_timer_fires_once_across_two_instances(engine: Engine, standins: Stand
         assert [t for t in one.service.take_due() if t.handoff_id == handoff.id] == []
     finally:
         one.service.close(handoff.id, "resolved", actor="system")
+
+
+def test_after_a_restart_messages_of_a_handoff_are_relayed_not_apologised_for(
+    parts: Parts,
+) -> None:
+    """Accepted just before a crash, never processed: a user's words reach her counsellor,
+    a counsellor's words in the topic reach the user, and nobody gets the bot's apology."""
+    from bot.channels.inbound import ContactOutput, TurnRunner
+
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(fire_due(parts))
+    parts.service.claim(handoff_id, "awa")
+    topic = parts.service.get(handoff_id).topic_id
+    awa = parts.store.contact("telegram", "500001")
+    said = parts.store.record_inbound("sms", "SMlost1", user.id, "text", "sigues ahi?")
+    answered = parts.store.record_inbound("telegram", f"91:{topic}", awa.id, "staff", "Si, aqui")
+    settings = ChannelSettings(pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode())
+    for channel in ("sms", "telegram"):
+        runner = TurnRunner(channel, settings, parts.store, parts.relay.outbox,
+                            lambda c=channel: ContactOutput(c, parts.relay.outbox),
+                            relay=parts.relay)  # fmt: skip
+        assert parts.run(runner.recover(utcnow() + timedelta(seconds=1))) == 0
+    posts = [s["text"] for s in parts.standins.telegram.sent if s["message_thread_id"] == topic]
+    assert f"#{handoff_id}: sigues ahi?" in posts
+    assert sms_to(parts, user.address)[-1] == "Si, aqui"
+    apology = folded(Translator("es")("channel.apology"))
+    assert apology not in sms_to(parts, user.address)
+    assert parts.service.owner(user.id).counsellor_id == "awa"
+    with parts.store.engine.connect() as connection:
+        from sqlalchemy import text
+
+        statuses = dict(connection.execute(
+            text("SELECT id, status FROM inbound_messages WHERE id IN (:a, :b)"),
+            {"a": said, "b": answered}).all())  # fmt: skip
+    assert statuses == {said: "relayed", answered: "console"}
+
+
+def test_nobody_on_duty_she_is_told_when_counsellors_are_back(tmp_path: Path) -> None:
+    """Outside working hours: no place in the line, but the next opening in her language and
+    her time zone (Bamako here, for a counsellor working on Paris time)."""
+    from bot.handoff.requests import open_request
+    from bot.storage import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    registry_file = tmp_path / "counsellors.yml"
+    registry_file.write_text(
+        "counsellors:\n  - {id: nuit, name: Nuit, languages: [fr], channel: sms,\n"
+        "     address: '+33700000999', timezone: Europe/Paris, hours: never}\n",
+        encoding="utf-8",
+    )
+    Registry(engine).import_file(registry_file)
+    opened = open_request(engine, "sms-test", "asked", language="fr", channel="sms",
+                          country="ML")  # fmt: skip
+    assert not opened.on_duty and opened.back_at is None  # nobody, ever: no time promised
+    registry_file.write_text(registry_file.read_text().replace(
+        "hours: never", "hours: 'mon-fri 08:00-18:00'"), encoding="utf-8")
+    Registry(engine).import_file(registry_file)
+    monday_early = datetime(2026, 11, 30, 6, 0, tzinfo=ZoneInfo("UTC"))  # 07:00 in Paris
+    opened = open_request(engine, "sms-test-2", "asked", language="fr", channel="sms",
+                          country="ML", at=monday_early)  # fmt: skip
+    # 08:00 in Paris is 07:00 in Bamako, said in French.
+    assert not opened.on_duty and opened.back_at == "lundi 30 novembre 2026, 07:00"
+    engine.dispose()

@@ -29,7 +29,9 @@ from bot import LANGUAGES
 from bot.channels.config import ChannelSettings
 from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView
+from bot.handoff import KEYWORDS, REQUEST_PAYLOAD
 from bot.i18n import N_, Translator
+from bot.nlu.normalise import normalise
 from bot.storage import utcnow
 
 logger = logging.getLogger(__name__)
@@ -257,6 +259,8 @@ class TurnRunner:
         text = (inbound.text or "").strip()
         if not text:
             return MEDIA_PAYLOAD
+        if normalise(text) in KEYWORDS:
+            return REQUEST_PAYLOAD
         number = _NUMBER.match(text)
         if number:
             payload = await asyncio.to_thread(
@@ -296,11 +300,13 @@ class TurnRunner:
 
     async def _relay_pending(self, started_at: datetime) -> None:
         rows = await asyncio.to_thread(self.store.pending, self.channel, started_at)
-        for row, conversation_id, kind, text in rows:
+        for row, conversation_id, kind, text, provider_id in rows:
             contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
-            if contact is None or kind == "staff":  # a topic message's thread is not stored
+            if contact is None:
                 continue
-            inbound = Inbound(self.channel, str(row), contact.address, kind, text=text)
+            thread = provider_id.rpartition(":")[2] if kind == "staff" else ""
+            inbound = Inbound(self.channel, provider_id, contact.address, kind, text=text,
+                              thread=int(thread) if thread.isdigit() else None)  # fmt: skip
             routed = await self.relay.route(contact, inbound)
             if routed is not None:
                 await asyncio.to_thread(self.store.set_inbound_status, row, routed)

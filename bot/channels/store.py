@@ -415,19 +415,21 @@ class ChannelStore:
         with self._transaction() as session:
             return int(session.scalar(statement) or 0)
 
-    def pending(self, channel: str, older_than: datetime) -> list[tuple[int, str, str, str | None]]:
+    def pending(
+        self, channel: str, older_than: datetime
+    ) -> list[tuple[int, str, str, str | None, str]]:
         """Messages a stopped process accepted but never finished: (row, conversation, kind,
-        text), in arrival order. A handoff relays them after a restart."""
+        text, provider id), in arrival order. A handoff relays them after a restart."""
         statement = (
             select(InboundMessage.id, InboundMessage.conversation_id, InboundMessage.kind,
-                   InboundMessage.text)
+                   InboundMessage.text, InboundMessage.provider_id)
             .where(InboundMessage.channel == channel,
                    InboundMessage.status.in_(("received", "processing")),
                    InboundMessage.received_at < _utc(older_than))
             .order_by(InboundMessage.id)
         )  # fmt: skip
         with self._transaction() as session:
-            return [(int(i), c, k, t) for i, c, k, t in session.execute(statement).all()]
+            return [(int(i), c, k, t, p) for i, c, k, t, p in session.execute(statement).all()]
 
     def interrupt_pending(self, channel: str, older_than: datetime) -> list[str]:
         """Mark what a stopped process left unfinished on ``channel`` as "interrupted" (kept,

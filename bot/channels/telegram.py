@@ -63,9 +63,12 @@ def inbound_from_update(update: Any, staff_chat: int | None = None) -> Inbound |
     if staff_chat is not None and message is not None and message.chat.id == staff_chat:
         if message.from_user is None or message.from_user.is_bot:
             return None
-        return Inbound(CHANNEL, provider_id, str(message.from_user.id), "staff",
-                       text=message.text or message.caption or "",
-                       thread=message.message_thread_id if message.is_topic_message else None)
+        thread = message.message_thread_id if message.is_topic_message else None
+        # The topic rides in the stored id (still unique per update), so that a restart can
+        # relay a counsellor's message accepted just before it (bot.channels.inbound).
+        return Inbound(CHANNEL, f"{provider_id}:{thread}" if thread else provider_id,
+                       str(message.from_user.id), "staff",
+                       text=message.text or message.caption or "", thread=thread)
     query = update.callback_query
     if query is not None:
         chat = query.message.chat if query.message else None

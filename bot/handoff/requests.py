@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
@@ -41,13 +42,15 @@ def open_request(
     language: str,
     channel: str,
     country: str | None,
+    at: datetime | None = None,
 ) -> Opened:
-    """Queue ``conversation_id`` (``reason``: asked, emergency, not_understood)."""
+    """Queue ``conversation_id`` (``reason``: asked, emergency, not_understood); ``at``:
+    the moment of the request (now)."""
     service, registry = services(engine)
-    on_duty = registry.available(language)
-    opens_at = None if on_duty else registry.next_opening(language)
+    on_duty = registry.available(language, at)
+    opens_at = None if on_duty else registry.next_opening(language, at)
     handoff, new = service.request(conversation_id, reason, language=language, channel=channel,
                                    opens_at=opens_at)  # fmt: skip
     if on_duty:
         return Opened(handoff.id, new, service.position(conversation_id) or 1, None)
-    return Opened(handoff.id, new, None, next_opening_text(registry, language, country))
+    return Opened(handoff.id, new, None, next_opening_text(registry, language, country, at))
