@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.booking import start_booking
 from actions.common import show_menu
 from actions.handoff import request_handoff
 from actions.safety import send_numbers_then_handoff
@@ -29,6 +30,7 @@ async def _not_understood(
 # Options that need more than a response or a menu (bot.menu.Option.handler).
 HANDLERS = {
     "emergency_numbers": send_numbers_then_handoff,
+    "booking": start_booking,
     "counsellor": _asked,
     "counsellor_not_understood": _not_understood,
 }

@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     from bot.handoff.registry_cli import add_commands as add_registry_commands
 
     add_registry_commands(commands)
+    from bot.booking.cli import add_commands as add_booking_commands
+
+    add_booking_commands(commands)
     commands.add_parser("validate", help="rasa data validate, strict").set_defaults(
         func=_validate
     )

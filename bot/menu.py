@@ -59,7 +59,7 @@ INTROS: dict[str, str] = {
 MENUS: dict[str, tuple[Option, ...]] = {
     "main": (
         Option(N_("menu.health"), response="utter_health_menu"),
-        Option(N_("menu.workshops"), response="utter_workshops_unavailable"),
+        Option(N_("menu.workshops"), handler="booking"),
         Option(N_("menu.counsellor"), handler="counsellor"),
         Option(N_("menu.language"), opens="language"),
     ),

@@ -2,21 +2,36 @@
 
 Embedded default: a SQLite file in ``var/``. Production: ``DATABASE_URL`` (PostgreSQL).
 Engines are made by :func:`engine_from_env`, never at import time.
+
+The schema is managed by Alembic revisions in ``bot/migrations/``: :func:`make_engine` upgrades
+the database to the newest one (:func:`migrate`). **Every new table, column or index needs a
+revision**: ``python -c "from bot.migrations import revision; revision('what changed')"``
+autogenerates one from the models; read it, fix it, commit it (``bot/migrations/README.md``).
+A table declared here but created by no revision is still made by :func:`migrate` (with a
+warning naming it) and fails ``tests/test_migrations.py``: that is a stopgap, not a way.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import declarative_base
 from sqlalchemy.pool import QueuePool
 
 from bot import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
 
 Base = declarative_base()
 
@@ -58,14 +73,14 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     """WAL lets the webhooks read while a turn writes; waiting beats "database is locked"
     when several threads store at once; NORMAL sync is safe with WAL and much faster."""
     cursor = connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching a new file to WAL may wait
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
 def make_engine(url: str) -> Engine:
-    """An engine on ``url`` with the project's tables created if missing.
+    """An engine on ``url``, its database upgraded to the newest revision (:func:`migrate`).
 
     A file SQLite database keeps a pool of open connections: SQLAlchemy 1.4 would open and
     close one per transaction, and closing a WAL connection holds the interpreter lock
@@ -79,14 +94,88 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, future=True, pool_pre_ping=True)
-    _import_tables()
-    Base.metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+# The key of PostgreSQL's advisory lock held while migrating (any 64-bit number that no other
+# code of this database uses for a lock).
+MIGRATION_LOCK_KEY = zlib.crc32(b"sante-jeunes-bot schema migrations")
+
+
+def migrate(engine: Engine) -> None:
+    """``alembic upgrade head`` on ``engine``'s database, safe when several processes start at
+    once (the Rasa server and the action server both do): one migrates, the others wait for
+    it and then find nothing to do. PostgreSQL: an advisory lock for the transaction;
+    SQLite: ``BEGIN IMMEDIATE``, the file's write lock. Each upgrade runs in one transaction
+    (both databases have transactional DDL): a failed one leaves the schema as it was.
+
+    A database made before migrations existed (our tables, no ``alembic_version``) is stamped
+    at the baseline revision first, then upgraded: its rows stay.
+
+    Transition: tables of the models that no revision creates yet are made by ``create_all``
+    after the upgrade, with a warning naming them. Write their revision
+    (``bot.migrations.revision``): ``tests/test_migrations.py`` fails until it exists.
+    """
+    from bot import migrations
+
+    _import_tables()
+    unmigrated = [
+        table for table in Base.metadata.sorted_tables
+        if table.name not in migrations.migrated_tables()
+    ]  # fmt: skip
+    with _migration_transaction(engine) as connection:
+        migrations.upgrade(connection)
+        if unmigrated:
+            log.warning(
+                "Tables without a migration, created by create_all: %s. Every table needs an "
+                "Alembic revision (bot/migrations/README.md).",
+                ", ".join(table.name for table in unmigrated),
+            )
+            Base.metadata.create_all(connection, tables=unmigrated)
+
+
+@contextmanager
+def _migration_transaction(engine: Engine, attempts: int = 12) -> Iterator[Connection]:
+    """A connection in a transaction that holds the database's migration lock, committed at
+    the end (rolled back on an error)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # Released by the commit or rollback: a crashed migrator never keeps it.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+        elif engine.dialect.name == "sqlite":
+            _begin_immediate(connection, attempts)
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+
+def _begin_immediate(connection: Connection, attempts: int) -> None:
+    """Take SQLite's write lock before reading the schema's revision, so that two migrators
+    do not both find the database empty. ``busy_timeout`` waits 10 s each time; a longer
+    migration elsewhere is waited for again."""
+    for attempt in range(attempts):
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as error:
+            connection.rollback()
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            log.info("Database locked by another migration: waiting")
+            time.sleep(0.5)
 
 
 def _import_tables() -> None:
     """Every module that defines tables on ``Base``, so that each engine gets them all,
     whichever process (Rasa server, action server, command line) made it first."""
+    import bot.booking.models
+    import bot.booking.notices
     import bot.channels.store
     import bot.handoff.ownership
     import bot.handoff.registry

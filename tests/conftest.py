@@ -53,6 +53,31 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     made.dispose()
 
 
+@pytest.fixture()
+def isolated(engine: Engine) -> Iterator[Engine]:
+    """``engine`` with every table to this test alone: on the shared PostgreSQL, a schema of
+    its own (dropped afterwards), for tests that count or take every due row."""
+    if engine.dialect.name != "postgresql":
+        yield engine
+        return
+    import uuid
+
+    from sqlalchemy import text
+
+    from bot.storage import Base
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        mapped = engine.execution_options(schema_translate_map={None: schema})
+        Base.metadata.create_all(mapped, checkfirst=False)  # not the public schema's tables
+        yield mapped
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 @dataclass
 class StandIns:
     twilio: TwilioStandIn

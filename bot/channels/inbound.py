@@ -26,6 +26,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.response import HTTPResponse
 
 from bot import LANGUAGES
+from bot.booking import KEYWORDS as BOOKING_KEYWORDS
 from bot.channels.config import ChannelSettings
 from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView
@@ -259,8 +260,11 @@ class TurnRunner:
         text = (inbound.text or "").strip()
         if not text:
             return MEDIA_PAYLOAD
-        if normalise(text) in KEYWORDS:
+        keyword = normalise(text)
+        if keyword in KEYWORDS:
             return REQUEST_PAYLOAD
+        if keyword in BOOKING_KEYWORDS:
+            return BOOKING_KEYWORDS[keyword]
         number = _NUMBER.match(text)
         if number:
             payload = await asyncio.to_thread(

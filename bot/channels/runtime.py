@@ -35,6 +35,7 @@ class Runtime:
     runners: dict[str, TurnRunner] = field(default_factory=dict)
     agent: Any = None  # Rasa's agent, once the server has started
     _relay: Any = None
+    _notices: Any = None
     _turns: TurnLoop = field(default_factory=TurnLoop)
 
     def runner(self, channel: str, output: Callable[[], OutputChannel]) -> TurnRunner:
@@ -55,10 +56,16 @@ class Runtime:
         return self._relay
 
     def started(self, agent: Any) -> None:
-        """At server start: the agent (for the trackers) and the handoff's timers."""
+        """At server start: the agent (for the trackers), the handoff's timers and the
+        booking notices (reminders, freed seats, cancelled sessions)."""
         if agent is not None:
             self.agent = agent
         self.relay.start()
+        if self._notices is None:
+            from bot.booking.sender import NoticeSender
+
+            self._notices = NoticeSender(self.store.engine, self.store, self.outbox)
+            self._notices.start()
 
     async def record_sms_status(self, sid: str, status: str, error_code: str | None) -> None:
         """A Twilio delivery report; 21610 means the number opted out at the carrier."""

@@ -236,7 +236,8 @@ class Relay:
         if not self._in_topic(counsellor):
             await tell(m.CLAIMED, id=handoff.id, name=counsellor.name)
             # What she wrote while waiting, so that the counsellor starts with the context.
-            await tell_raw(tell, await self._transcript_text(handoff))
+            if await self._db(self.service.transcript, handoff.id):
+                await tell_raw(tell, await self._transcript_text(handoff))
 
     async def to_user(
         self,

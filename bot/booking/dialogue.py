@@ -1,0 +1,99 @@
+"""What the booking conversation needs besides the service: which sessions to offer her,
+how a session reads in her language (Babel, the venue's time zone), yes and no in three
+languages, and the words that leave the booking."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from sqlalchemy.engine import Engine
+
+from bot.booking.service import BookingService, SessionView
+from bot.i18n import N_, format_datetime, supported
+from bot.menu import chosen_number
+from bot.nlu.normalise import normalise, words
+
+# The names of the workshops' topics and of a booking's states, as catalog keys.
+TOPICS = {
+    "childbirth": N_("workshop.childbirth"),
+    "breastfeeding": N_("workshop.breastfeeding"),
+    "motherhood": N_("workshop.motherhood"),
+    "sexuality": N_("workshop.sexuality"),
+    "nutrition": N_("workshop.nutrition"),
+    "addiction": N_("workshop.addiction"),
+}
+STATUS = {"waitlisted": N_("booking.status.waitlisted")}
+SEATS = N_("booking.seats")  # {seats}
+FULL = N_("booking.full_short")
+YES_LABEL, NO_LABEL = N_("booking.yes"), N_("booking.no")
+# Sent outside a conversation (bot.booking.sender): {workshop} {place} {when} {reference}.
+NOTICES = {
+    "reminder": N_("booking.reminder"),
+    "promoted": N_("booking.promoted"),
+    "session_cancelled": N_("booking.session_cancelled"),
+}
+OFFER_SIZE = 4  # the intro and four short lines: two SMS
+YES = frozenset({"oui", "ouais", "ok", "dacc", "daccord", "si", "sii", "vale", "claro",
+                 "awo", "owo", "yes", "confirme", "confirmo"})  # fmt: skip
+NO = frozenset({"non", "nan", "no", "ayi", "ayii", "pas"})
+STOP = frozenset({"menu", "stop", "annuler", "laisse", "cancelar", "deja", "dabila", "0"})
+MAX_TRIES = 3  # answers not understood in a row before the booking is left
+
+
+@functools.lru_cache(maxsize=4)
+def service(engine: Engine) -> BookingService:
+    return BookingService.from_env(engine)
+
+
+def offer(booking: BookingService, language: str, at: datetime | None = None) -> list[SessionView]:
+    """Upcoming sessions held in her language; when there are none, every upcoming one (she
+    may still follow a session in French or Spanish)."""
+    sessions = booking.upcoming(at=at, limit=50)
+    mine = [s for s in sessions if s.language == language]
+    return (mine or sessions)[:OFFER_SIZE]
+
+
+def when(view: SessionView, language: str) -> str:
+    """The session's date and time in her language, on the venue's clock."""
+    return format_datetime(view.starts_at, language, ZoneInfo(view.venue_timezone))
+
+
+def place(view: SessionView) -> str:
+    return f"{view.venue_name}, {view.venue_city}"
+
+
+def short_when(view: SessionView, language: str) -> str:
+    """"sam. 12 déc., 10:00": a list line must stay short on an SMS."""
+    local = view.starts_at.astimezone(ZoneInfo(view.venue_timezone))
+    day = format_date(local, "EEE d MMM", locale=supported(language))
+    return f"{day}, {local:%H:%M}"
+
+
+def line(view: SessionView, translate: Callable[..., str], language: str) -> str:
+    """One offered session: "Allaitement - Bamako - sam. 12 déc., 10:00 (places: 5)"."""
+    seats = translate(SEATS, seats=view.seats_left) if view.seats_left else translate(FULL)
+    return f"{topic(view, translate)} - {view.venue_city} - {short_when(view, language)} ({seats})"
+
+
+def topic(view: SessionView, translate: Callable[..., str]) -> str:
+    return translate(TOPICS[view.topic]) if view.topic in TOPICS else view.topic
+
+
+def yes_no(reply: str) -> bool | None:
+    """True for yes (or 1), False for no (or 2), None when it is neither."""
+    tokens = set(words(normalise(reply)))
+    number = chosen_number(reply)
+    if tokens & YES or number == 1:
+        return not tokens & NO or number == 1
+    if tokens & NO or number == 2:
+        return False
+    return None
+
+
+def wants_to_stop(reply: str) -> bool:
+    tokens = words(normalise(reply))
+    return bool(tokens) and len(tokens) <= 3 and bool(set(tokens) & STOP)

@@ -1,0 +1,194 @@
+"""Booking through the real stack (REST channel, Rasa, the action server), in each language:
+the list, a choice in words, a wrong number, the confirmation, the reference, her bookings,
+cancelling; a full session and the waitlist; an emergency in the middle of a booking.
+
+Sessions are imported into the stack's own database for each test and cancelled after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from bot.booking.models import Booking
+from bot.booking.notices import BookingNotice
+from bot.booking.service import BookingError, BookingService
+from bot.channels.sandbox import Sandbox, post
+from bot.channels.store import ChannelStore
+from bot.local import LocalStack
+from bot.storage import make_engine, utcnow
+from tests.conftest import CHANNEL_ENV
+from tests.test_conversation import GREETINGS, Conversation
+
+pytestmark = pytest.mark.stack
+
+ASK = {"fr": "inscris moi a latelier allaitement stp", "es": "kiero apuntarme a la charla",
+       "bm": "n b'a fe ka n togo seben atelier la"}  # fmt: skip
+TOPIC_WORD = {"fr": "l'allaitement", "es": "lactancia", "bm": "sinji"}
+YES = {"fr": "oui", "es": "si", "bm": "awo"}
+MINE = {"fr": "c quand mon atelier deja", "es": "cuando era mi charla de lactancia?",
+        "bm": "n ka atelierw"}  # fmt: skip
+CANCEL = {"fr": "je pourrai pas venir a latelier", "es": "oe cancela mi charla",
+          "bm": "n b'a fe ka n ka inscription annuler"}  # fmt: skip
+
+
+@pytest.fixture()
+def schedule(stack: LocalStack, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Two sessions per language next week (breastfeeding, nutrition), and one full one."""
+    tag = uuid.uuid4().hex[:6]
+    start = utcnow() + timedelta(days=6)
+    venues = [{"code": f"v-{tag}", "name": "Centre maternel", "city": "Bamako", "country": "ML",
+               "timezone": "Africa/Bamako"}]  # fmt: skip
+    workshops = [{"code": f"{topic}-{tag}", "topic": topic, "facilitator_role": "midwife",
+                  "languages": ["fr", "es", "bm"]}
+                 for topic in ("breastfeeding", "nutrition", "childbirth")]  # fmt: skip
+    sessions = []
+    for n, language in enumerate(("fr", "es", "bm")):
+        for m, topic in enumerate(("breastfeeding", "nutrition")):
+            sessions.append({
+                "code": f"{language}-{topic}-{tag}", "workshop": f"{topic}-{tag}",
+                "venue": f"v-{tag}", "language": language, "duration_minutes": 90,
+                "capacity": 10,
+                "starts_at": (start + timedelta(days=n, hours=m)).strftime("%Y-%m-%d %H:%M"),
+            })  # fmt: skip
+    sessions.append({"code": f"full-{tag}", "workshop": f"childbirth-{tag}", "venue": f"v-{tag}",
+                     "language": "fr", "duration_minutes": 90, "capacity": 1,
+                     "starts_at": (start + timedelta(days=4)).strftime("%Y-%m-%d %H:%M")})
+    path = tmp_path / "schedule.yml"
+    path.write_text(yaml.safe_dump({"venues": venues, "workshops": workshops,
+                                    "sessions": sessions}), encoding="utf-8")  # fmt: skip
+    engine = make_engine(f"sqlite:///{stack.settings.var_dir / 'app.db'}")
+    service = BookingService(engine)
+    service.import_schedule(path)
+    yield {"service": service, "engine": engine, "tag": tag, "codes": [s["code"] for s in sessions]}
+    for code in [s["code"] for s in sessions]:
+        with contextlib.suppress(BookingError):
+            service.cancel_session(code)
+    engine.dispose()
+
+
+def bookings_of(schedule: dict[str, Any], participant: str) -> list[Any]:
+    with schedule["engine"].connect() as connection:
+        return list(connection.execute(
+            select(Booking.id, Booking.reference, Booking.status)
+            .where(Booking.participant == participant)))  # fmt: skip
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "bm"])
+def test_book_a_workshop_see_it_and_cancel_it(
+    stack: LocalStack, schedule: dict[str, Any], language: str
+) -> None:
+    chat = Conversation(stack)
+    chat.expect(GREETINGS[language], "utter_greet", language=language)
+    replies = chat.expect(ASK[language], "utter_booking_list", language=language)
+    titles = [b["title"] for b in replies[0]["buttons"]]
+    assert 2 <= len(titles) <= 4
+    count = len(titles)
+    chat.expect(str(count + 40), "utter_booking_invalid", "utter_booking_list", language=language)
+    replies = chat.expect(TOPIC_WORD[language], "utter_booking_confirm", language=language)
+    assert [b["payload"] for b in replies[0]["buttons"]] == ["1", "2"]
+    replies = chat.expect(YES[language], "utter_booking_booked", language=language)
+    [(booking_id, reference, status)] = bookings_of(schedule, chat.sender)
+    assert status == "booked" and reference in replies[0]["text"]
+    with schedule["engine"].connect() as connection:
+        reminders = list(connection.execute(select(BookingNotice.kind, BookingNotice.due_at)
+                                            .where(BookingNotice.booking_id == booking_id)))
+    assert [kind for kind, _ in reminders] == ["reminder"]
+    replies = chat.expect(MINE[language], "utter_booking_mine", language=language)
+    assert reference in replies[0]["text"]
+    # Asking to book the same session again gives back her booking, not a second one.
+    chat.expect(ASK[language], "utter_booking_list", language=language)
+    chat.expect(TOPIC_WORD[language], "utter_booking_confirm", language=language)
+    chat.expect("1", "utter_booking_already", language=language)
+    replies = chat.expect(CANCEL[language], "utter_booking_cancelled", language=language)
+    assert reference in replies[0]["text"]
+    assert bookings_of(schedule, chat.sender)[0][2] == "cancelled"
+
+
+def test_a_full_session_offers_the_waitlist_and_a_freed_seat_goes_to_her(
+    stack: LocalStack, schedule: dict[str, Any]
+) -> None:
+    service: BookingService = schedule["service"]
+    first = service.book(f"full-{schedule['tag']}", f"someone-{schedule['tag']}")
+    assert first.status == "booked"
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    chat.expect("je veux participer a un atelier", "utter_booking_list", language="fr")
+    chat.expect("preparation a l accouchement", "utter_booking_full", language="fr")
+    chat.expect("oui", "utter_booking_waitlisted", language="fr")
+    [(booking_id, _, status)] = bookings_of(schedule, chat.sender)
+    assert status == "waitlisted"
+    _, promoted = service.cancel(first.reference)
+    assert promoted is not None and promoted.id == booking_id and promoted.status == "booked"
+    with schedule["engine"].connect() as connection:
+        kinds = list(connection.scalars(select(BookingNotice.kind)
+                                        .where(BookingNotice.booking_id == booking_id)))
+    assert "promoted" in kinds
+
+
+def test_a_booking_can_be_left_and_an_emergency_interrupts_it(
+    stack: LocalStack, schedule: dict[str, Any]
+) -> None:
+    chat = Conversation(stack)
+    chat.expect("hola", "utter_greet", language="es")
+    chat.expect(ASK["es"], "utter_booking_list", language="es")
+    chat.expect("menu", "utter_help", language="es")  # left: the main menu, nothing booked
+    assert bookings_of(schedule, chat.sender) == []
+    chat.expect(ASK["es"], "utter_booking_list", language="es")
+    replies = chat.say("ya no aguanto, me quiero matar")
+    sent = [e["metadata"].get("utter_action") for e in chat.new_bot_events()]
+    assert sent[0] == "utter_emergency_suicide", sent
+    assert replies and chat.tracker().get("active_loop", {}).get("name") in (None, "")
+
+
+def test_a_reminder_due_while_the_server_was_down_goes_out_once_after_it_is_back(
+    channels: Sandbox, schedule: dict[str, Any], tmp_path: Path
+) -> None:
+    """The real server: a reminder falls due while it is stopped; after the restart it is
+    sent once, by SMS, in her language."""
+    phone = f"+5190400{uuid.uuid4().int % 10000:04d}"
+    assert post(*channels.sms_request(phone, "hola"))[0] == 200
+    deadline = time.monotonic() + 30
+    while not channels.sms_to(phone) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tag = schedule["tag"]
+    starts = (utcnow() + timedelta(hours=24, seconds=12)).astimezone(ZoneInfo("Africa/Bamako"))
+    path = tmp_path / "soon.yml"
+    path.write_text(yaml.safe_dump({"sessions": [{
+        "code": f"soon-{tag}", "workshop": f"nutrition-{tag}", "venue": f"v-{tag}",
+        "language": "es", "duration_minutes": 60, "capacity": 5,
+        "starts_at": starts.strftime("%Y-%m-%d %H:%M:%S")}]}), encoding="utf-8")  # fmt: skip
+    service: BookingService = schedule["service"]
+    service.import_schedule(path)
+    who = ChannelStore(schedule["engine"], CHANNEL_ENV["PSEUDONYM_KEY"].encode()).pseudonym(
+        "sms", phone)  # fmt: skip
+    booking = service.book(f"soon-{tag}", who)
+    before = len(channels.sms_to(phone))
+    channels.stack.stop()
+    try:
+        time.sleep(max(0.0, (booking.session.starts_at - timedelta(hours=24)
+                             - utcnow()).total_seconds()) + 2)  # fmt: skip
+        assert len(channels.sms_to(phone)) == before  # nobody sent it while down
+    finally:
+        channels.stack.start()
+    deadline = time.monotonic() + 30
+    while len(channels.sms_to(phone)) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(5)  # time enough for a second sending, were there one
+    sent = " ".join(channels.sms_to(phone)[before:])
+    assert booking.reference in sent and sent.count(booking.reference) == 1
+    with schedule["engine"].connect() as connection:
+        outcome = connection.scalar(select(BookingNotice.outcome)
+                                    .where(BookingNotice.booking_id == booking.id))
+    assert outcome == "sent"
+    service.cancel_session(f"soon-{tag}")
