@@ -78,6 +78,32 @@ def isolated(engine: Engine) -> Iterator[Engine]:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+@pytest.fixture()
+def command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[[str], Callable[..., tuple[int, str, str]]]]:
+    """``python -m bot <command> ...`` as a user runs it (``bot.__main__.main``), on a SQLite
+    file of its own: ``command_line("booking")("sessions")`` -> (status, stdout, stderr)."""
+    from bot import storage
+    from bot.__main__ import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    storage.engine_from_env.cache_clear()
+
+    def command(name: str) -> Callable[..., tuple[int, str, str]]:
+        def run(*argv: str) -> tuple[int, str, str]:
+            capsys.readouterr()
+            status = main([name, *argv])
+            out, err = capsys.readouterr()
+            return status, out, err
+
+        return run
+
+    yield command
+    storage.engine_from_env().dispose()
+    storage.engine_from_env.cache_clear()
+
+
 @dataclass
 class StandIns:
     twilio: TwilioStandIn

@@ -4,11 +4,10 @@ session, and one-line errors with status 2."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,9 +16,7 @@ import pytest
 import yaml
 
 from bot import storage
-from bot.booking.cli import add_commands
 from bot.booking.service import BookingService
-from bot.settings import Settings
 
 Run = Callable[..., tuple[int, str, str]]
 LIMA, BAMAKO = ZoneInfo("America/Lima"), ZoneInfo("Africa/Bamako")
@@ -27,23 +24,10 @@ LIMA, BAMAKO = ZoneInfo("America/Lima"), ZoneInfo("Africa/Bamako")
 
 @pytest.fixture
 def cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Run]:
+    command_line: Callable[[str], Callable[..., tuple[int, str, str]]],
+) -> Callable[..., tuple[int, str, str]]:
     """``python -m bot booking ...`` on a SQLite file: (status, stdout, stderr)."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    storage.engine_from_env.cache_clear()
-    parser = argparse.ArgumentParser(prog="python -m bot")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        args = parser.parse_args(["booking", *argv])
-        status = args.func(args, Settings())
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    yield run
-    storage.engine_from_env().dispose()
-    storage.engine_from_env.cache_clear()
+    return command_line("booking")
 
 
 def local(zone: ZoneInfo, delta: timedelta) -> datetime:

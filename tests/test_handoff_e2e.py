@@ -70,6 +70,11 @@ def topic_posts(channels: Sandbox, thread: int) -> list[str]:
             if s["chat_id"] == STAFF_CHAT and s["message_thread_id"] == thread]  # fmt: skip
 
 
+def topic_lines(channels: Sandbox, thread: int) -> list[str]:
+    """The topic's posts line by line (posts waiting for the group's pace go out together)."""
+    return [line for post in topic_posts(channels, thread) for line in post.split("\n")]
+
+
 def to_chat(channels: Sandbox, chat: int) -> list[str]:
     return [s["text"] for s in channels.telegram.sent if s["chat_id"] == chat]
 
@@ -117,23 +122,23 @@ def test_sms_user_to_a_telegram_counsellor_and_back(channels: Sandbox) -> None:
     assert wait_for(lambda: [t for t in channels.sms_to(SOFIA) if f"TAKE {handoff_id}" in t])
 
     sms(channels, phone, "vous etes la ?")  # before the claim: kept, shown to counsellors
-    wait_for(lambda: f"#{handoff_id}: vous etes la ?" in topic_posts(channels, thread))
+    wait_for(lambda: f"#{handoff_id}: vous etes la ?" in topic_lines(channels, thread))
     in_topic(channels, AWA, thread, "/claim")
     wait_for(lambda: folded(fr(m.JOINED)) in channels.sms_to(phone), what="joined notice")
     assert owner(channels, conversation) == ("counsellor", "awa")
     claimed = fr(m.CLAIMED, id=handoff_id, name="Awa")
-    wait_for(lambda: claimed in topic_posts(channels, thread), what="the claim in the topic")
+    wait_for(lambda: claimed in topic_lines(channels, thread), what="the claim in the topic")
     title = next(t["name"] for t in channels.telegram.topics if t["message_thread_id"] == thread)
     assert title.endswith(fr(m.STATE["counsellor"]))
     before = len(bot_turn_events(channels, conversation))
 
     sms(channels, phone, "j ai peur de rentrer chez moi")
-    wait_for(lambda: f"#{handoff_id}: j ai peur de rentrer chez moi" in topic_posts(channels,
+    wait_for(lambda: f"#{handoff_id}: j ai peur de rentrer chez moi" in topic_lines(channels,
                                                                                    thread))
     in_topic(channels, AWA, thread, "Je suis la. Tu es en securite maintenant ?")
     wait_for(lambda: "Je suis la. Tu es en securite maintenant ?" in channels.sms_to(phone))
     sms(channels, phone, "bonjour")  # a greeting to the counsellor is not the bot's business
-    wait_for(lambda: f"#{handoff_id}: bonjour" in topic_posts(channels, thread))
+    wait_for(lambda: f"#{handoff_id}: bonjour" in topic_lines(channels, thread))
     assert len(bot_turn_events(channels, conversation)) == before  # the bot said nothing
 
     in_topic(channels, AWA, thread, "/close resolved")
@@ -278,7 +283,7 @@ def test_thirty_handoffs_four_counsellors_nothing_lost_duplicated_or_misrouted(
     def counsellor_inbox(user: dict[str, Any]) -> list[str]:
         name = user["counsellor"]
         if name in tg_ids:
-            texts = topic_posts(channels, thread_of(user))
+            texts = topic_lines(channels, thread_of(user))
         else:
             texts = channels.sms_to(phones[name])
         return [t for t in texts if t.startswith(f"#{user['handoff']}: u")]

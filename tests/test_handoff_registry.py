@@ -4,7 +4,6 @@ checks on a counsellor, the table on SQLite and PostgreSQL, file imports, and th
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import threading
@@ -20,7 +19,6 @@ import yaml
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from bot import storage
 from bot.handoff.registry import (
     LOCAL_FILE,
     Counsellor,
@@ -30,8 +28,6 @@ from bot.handoff.registry import (
     counsellors_file,
     load_file,
 )
-from bot.handoff.registry_cli import add_commands
-from bot.settings import Settings
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -592,23 +588,10 @@ def test_the_shipped_files() -> None:
 
 @pytest.fixture
 def cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    command_line: Callable[[str], Callable[..., tuple[int, str, str]]],
+) -> Callable[..., tuple[int, str, str]]:
     """``python -m bot counsellors ...`` on a SQLite file: (status, stdout, stderr)."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    storage.engine_from_env.cache_clear()
-    parser = argparse.ArgumentParser(prog="python -m bot")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        args = parser.parse_args(["counsellors", *argv])
-        status = args.func(args, Settings())
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    yield run
-    storage.engine_from_env().dispose()
-    storage.engine_from_env.cache_clear()
+    return command_line("counsellors")
 
 
 def rows(listing: str) -> dict[str, list[str]]:

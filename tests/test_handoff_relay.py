@@ -364,3 +364,24 @@ def test_nobody_on_duty_she_is_told_when_counsellors_are_back(tmp_path: Path) ->
     # 08:00 in Paris is 07:00 in Bamako, said in French.
     assert not opened.on_duty and opened.back_at == "lundi 30 novembre 2026, 07:00"
     engine.dispose()
+
+
+def test_posts_waiting_for_the_group_pace_go_out_together_in_order(parts: Parts) -> None:
+    """Telegram allows about 20 messages a minute in a group: lines that pile up for one
+    topic while a post waits its turn are sent with it, in order, none lost."""
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(fire_due(parts))
+    handoff = parts.service.get(handoff_id)
+    sender = parts.relay.outbox.senders["telegram"]
+    slow = TelegramConsole(sender.bot, STAFF_CHAT, "fr", per_minute=60)  # one a second
+    before = len(parts.standins.telegram.sent)
+
+    async def burst() -> None:
+        await slow.post(handoff, "premier")  # goes at once
+        await asyncio.gather(*(slow.post(handoff, f"ligne {n}") for n in range(6)))
+
+    parts.run(burst())
+    sent = [s["text"] for s in parts.standins.telegram.sent[before:]
+            if s["message_thread_id"] == handoff.topic_id]  # fmt: skip
+    assert sent == ["premier", "\n".join(f"ligne {n}" for n in range(6))]

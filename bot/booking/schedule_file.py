@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from bot import LANGUAGES
 from bot.booking.models import COUNTRIES, ROLES, SCHEDULED, SESSION_STATUSES, TOPICS
+from bot.datafiles import load_yaml
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 VENUE_KEYS = ("code", "name", "city", "country", "timezone")
@@ -114,13 +113,7 @@ def load_schedule(path: str | Path) -> Schedule:
 
 
 def _load_yaml(path: Path) -> Schedule:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "syntax error"
-        raise ValueError(f"{path}: not valid YAML{line}: {problem}") from None
+    data = load_yaml(path)
     if data is None:
         return Schedule()
     keys = ("venues", "workshops", "sessions")

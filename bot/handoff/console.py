@@ -74,11 +74,22 @@ def parse_topic_message(text: str) -> tuple[str, str]:
     return verb, outcome_word(rest) if verb == "close" else rest.strip()
 
 
+@dataclass
+class _Batch:
+    """Posts for one topic waiting for their turn: they go out as one message."""
+
+    texts: list[str]
+    done: asyncio.Future[None]
+    open: bool = True
+
+
 class TelegramConsole:
     """The staff supergroup: a forum topic per request, titled with its state.
 
     Telegram allows about 20 messages a minute in a group; ``per_minute`` paces every call
-    (posts, title changes) so that a busy evening is slowed, not refused."""
+    (posts, title changes) so that a busy evening is slowed, not refused. While a post waits
+    for its turn, later posts to the same topic join it and go out in the same message, in
+    order: a chatty conversation costs one message per turn of the pacer, not one per line."""
 
     def __init__(
         self, bot: Any, chat_id: int, language: str = "fr", per_minute: float = 20.0
@@ -87,12 +98,15 @@ class TelegramConsole:
         self.chat_id = chat_id
         self.language = language
         self.pacer = Pacer(per_chat=60.0 / per_minute, overall_per_s=30)
+        self._batches: dict[int, _Batch] = {}
 
-    async def _call(self, method: str, **params: Any) -> Any:
+    async def _call(self, method: str, *, paced: bool = False, **params: Any) -> Any:
+        """One Bot API call in the group's pace (``paced``: its turn was already waited)."""
         from telegram.error import RetryAfter
 
-        for _ in range(MAX_RETRIES + 1):
-            await self.pacer.wait(str(self.chat_id))
+        for attempt in range(MAX_RETRIES + 1):
+            if not (paced and attempt == 0):
+                await self.pacer.wait(str(self.chat_id))
             try:
                 return await getattr(self._bot(), method)(chat_id=self.chat_id, **params)
             except RetryAfter as error:
@@ -110,15 +124,39 @@ class TelegramConsole:
         return int(topic.message_thread_id)
 
     async def post(self, handoff: Any, text: str) -> None:
-        if handoff.topic_id is None:
+        """Post in the handoff's topic; returns once the text is sent (raises if it could
+        not be), whether it went alone or with others waiting for the same topic."""
+        topic = handoff.topic_id
+        if topic is None:
             return
-        for part in split_text(text, telegram_fits) or [text]:
-            try:
-                await self._call("send_message", text=part, message_thread_id=handoff.topic_id)
-            except Exception as error:
-                logger.error("Could not post in the topic of #%d (%s).", handoff.id,
-                             type(error).__name__)  # fmt: skip
-                raise
+        waiting = self._batches.get(topic)
+        if waiting is not None and waiting.open:
+            waiting.texts.append(text)
+            await asyncio.shield(waiting.done)
+            return
+        batch = _Batch([text], asyncio.get_running_loop().create_future())
+        self._batches[topic] = batch
+        try:
+            await self.pacer.wait(str(self.chat_id))  # others for this topic join meanwhile
+            batch.open = False
+            parts = split_text("\n".join(batch.texts), telegram_fits) or batch.texts
+            for number, part in enumerate(parts):
+                await self._call("send_message", paced=number == 0, text=part,
+                                 message_thread_id=topic)  # fmt: skip
+        except BaseException as error:
+            logger.error("Could not post in the topic of #%d (%s).", handoff.id,
+                         type(error).__name__)  # fmt: skip
+            if len(batch.texts) > 1:  # the others who joined learn it too
+                batch.done.set_exception(RuntimeError("topic post failed"))
+            else:
+                batch.done.set_result(None)
+            raise
+        else:
+            batch.done.set_result(None)
+        finally:
+            batch.open = False
+            if self._batches.get(topic) is batch:
+                del self._batches[topic]
 
     async def retitle(self, handoff: Any, title: str, *, closed: bool) -> None:
         try:

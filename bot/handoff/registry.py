@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from sqlalchemy import Boolean, Column, DateTime, String, UniqueConstraint, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import LANGUAGES
+from bot.datafiles import load_yaml
 from bot.storage import Base, utcnow
 
 logger = logging.getLogger(__name__)
@@ -474,13 +474,7 @@ def load_file(path: str | Path) -> list[Counsellor]:
     """The counsellors of a registry file: ``counsellors:``, a list of mappings. Every entry
     is checked; ids and addresses must be unique. ValueError names the file and entry."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "syntax error"
-        raise ValueError(f"{path}: not valid YAML{line}: {problem}") from None
+    data = load_yaml(path)
     if data is None:
         return []
     if not isinstance(data, dict) or set(data) != {"counsellors"}:
