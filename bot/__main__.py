@@ -31,7 +31,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Logs: {settings.var_dir / 'log'}; conversations: {settings.tracker_db}")
     try:
         with LocalStack(settings) as stack:
-            print(f"Ready. REST channel: {settings.rasa_url}/webhooks/rest/webhook")
+            print(f"Ready. REST channel: {settings.rasa_url}/webhooks/rest/webhook. In another "
+                  "terminal, `make counsellor` plays the counsellor (write PARLER here).")
             chat(stack, sender=args.sender)
     except StackError as error:
         print(error, file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -54,6 +55,16 @@ class Inbox:
             self._write(render(message))
             self.last = message["id"]
 
+    def settle(self, quiet: float = 2.0, limit: float = 20.0) -> None:
+        """Wait for answers still coming (piped input ends before the turns do): until
+        nothing new arrived for ``quiet`` seconds, at most ``limit``."""
+        deadline = time.monotonic() + limit
+        last_change, seen = time.monotonic(), self.last
+        while time.monotonic() < deadline and time.monotonic() - last_change < quiet:
+            time.sleep(POLL_S)
+            if self.last != seen:
+                last_change, seen = time.monotonic(), self.last
+
     def _run(self) -> None:
         while not self._stop.wait(POLL_S):
             try:
@@ -80,11 +91,15 @@ def chat(
     """Read lines and send them; print what arrives; until Ctrl-D or Ctrl-C."""
     sender = sender or f"terminal-{secrets.token_hex(4)}"
     write(banner)
-    with Inbox(stack, sender, write):
+    with Inbox(stack, sender, write) as inbox:
         while True:
             try:
                 text = read("> ")
-            except (EOFError, KeyboardInterrupt):
+            except EOFError:  # the end of typed or piped input: let the answers arrive
+                inbox.settle()
+                write("")
+                return
+            except KeyboardInterrupt:
                 write("")
                 return
             stack.say(sender, text)
