@@ -129,7 +129,12 @@ class ValidateBookingForm(FormValidationAction):
         offered = await _offered(tracker)
         found = choice.resolve(reply, offered)
         if found.index is not None:
-            return {SESSION: str(offered[found.index].id), TRIES: 0.0}
+            chosen = offered[found.index]
+            if chosen.status != "scheduled" or chosen.starts_at <= utcnow():
+                # Cancelled or begun since the list was shown: say so, show it again.
+                dispatcher.utter_message(response="utter_booking_closed")
+                return {SESSION: None}
+            return {SESSION: str(chosen.id), TRIES: 0.0}
         tries = (tracker.get_slot(TRIES) or 0.0) + 1
         if tries >= dialogue.MAX_TRIES:
             return {SESSION: GAVE_UP, CONFIRM: "no"}
@@ -178,9 +183,9 @@ class ActionBookingSubmit(Action):
             booking: BookingView = await asyncio.to_thread(
                 _booking().book, int(chosen), tracker.sender_id
             )
-        except SessionClosed:
+        except SessionClosed:  # it closed while she confirmed: the list again
             dispatcher.utter_message(response="utter_booking_closed")
-            return RESET
+            return [*RESET, FollowupAction("action_booking_start")]
         values = {**_values(booking.session, language), "reference": booking.reference}
         if booking.already:
             dispatcher.utter_message(response="utter_booking_already", **values)

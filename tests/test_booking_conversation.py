@@ -192,3 +192,17 @@ def test_a_reminder_due_while_the_server_was_down_goes_out_once_after_it_is_back
                                     .where(BookingNotice.booking_id == booking.id))
     assert outcome == "sent"
     service.cancel_session(f"soon-{tag}")
+
+
+def test_a_session_cancelled_after_the_list_was_shown_is_refused_and_the_list_shown_again(
+    stack: LocalStack, schedule: dict[str, Any]
+) -> None:
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    replies = chat.expect(ASK["fr"], "utter_booking_list", language="fr")
+    shown = len(replies[0]["buttons"])
+    schedule["service"].cancel_session(f"fr-nutrition-{schedule['tag']}")
+    replies = chat.expect("latelier nutrition", "utter_booking_closed", "utter_booking_list",
+                          language="fr")  # fmt: skip
+    assert len(replies[1]["buttons"]) == shown - 1
+    assert bookings_of(schedule, chat.sender) == []
