@@ -168,6 +168,17 @@ class LocalStack:
             log.close()
         self._processes.clear()
 
+    def kill(self) -> None:
+        """Kill both servers at once (SIGKILL), as a crash or a power cut would: the restart
+        tests use it to show that nothing depends on a clean shutdown."""
+        for _, process, _ in self._processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        for _, process, log in self._processes:
+            process.wait()
+            log.close()
+        self._processes.clear()
+
     def __enter__(self) -> LocalStack:
         return self.start()
 

@@ -174,7 +174,7 @@ def test_a_reminder_due_while_the_server_was_down_goes_out_once_after_it_is_back
         "sms", phone)  # fmt: skip
     booking = service.book(f"soon-{tag}", who)
     before = len(channels.sms_to(phone))
-    channels.stack.stop()
+    channels.stack.kill()  # down hard, as in a power cut
     try:
         time.sleep(max(0.0, (booking.session.starts_at - timedelta(hours=24)
                              - utcnow()).total_seconds()) + 2)  # fmt: skip

@@ -317,7 +317,7 @@ def test_thirty_handoffs_four_counsellors_nothing_lost_duplicated_or_misrouted(
         assert owner(channels, user["conversation"]) == ("bot", None)
 
 
-def test_a_restart_mid_handoff_loses_nothing_and_changes_no_owner(channels: Sandbox) -> None:
+def test_a_crash_mid_handoff_loses_nothing_and_changes_no_owner(channels: Sandbox) -> None:
     phone = f"+2237800{next(_numbers):04d}"
     sms(channels, phone, "je veux parler a une personne")
     handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
@@ -328,7 +328,7 @@ def test_a_restart_mid_handoff_loses_nothing_and_changes_no_owner(channels: Sand
     sms(channels, phone, "avant le redemarrage")
     wait_for(lambda: f"#{handoff_id}: avant le redemarrage" in channels.sms_to(SOFIA))
 
-    channels.stack.stop()
+    channels.stack.kill()  # a crash, not a clean shutdown
     channels.stack.start()
 
     assert owner(channels, conversation) == ("counsellor", "sofia")
