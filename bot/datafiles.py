@@ -3,6 +3,7 @@ clearly where they are wrong, without a traceback."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,3 +19,25 @@ def load_yaml(path: Path) -> Any:
         line = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "syntax error"
         raise ValueError(f"{path}: not valid YAML{line}: {problem}") from None
+
+
+def languages_of(raw: object, where: str) -> tuple[str, ...]:
+    """``[fr, bm]`` or ``"fr, bm"`` -> ``("fr", "bm")``, order kept (the first one counts for
+    counsellors); a ValueError naming ``where`` for an unknown, repeated or missing one."""
+    from bot import LANGUAGES
+
+    if isinstance(raw, str):
+        raw = re.split(r"[\s,;]+", raw.strip())
+    if not isinstance(raw, list | tuple):
+        raise ValueError(f"{where}: languages is a list such as [fr, bm]")
+    languages = tuple(str(language).strip().lower() for language in raw if str(language).strip())
+    if not languages:
+        raise ValueError(f"{where}: at least one language is required ({', '.join(LANGUAGES)})")
+    for n, language in enumerate(languages):
+        if language not in LANGUAGES:
+            raise ValueError(
+                f"{where}: unknown language {language!r} (languages: {', '.join(LANGUAGES)})"
+            )
+        if language in languages[:n]:
+            raise ValueError(f"{where}: language {language!r} is listed twice")
+    return languages

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,21 @@ from bot.channels.sandbox import Sandbox, channel_stack
 from bot.local import LocalStack
 from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
-from bot.storage import make_engine
+from bot.storage import make_engine, utcnow
 from bot.training import ensure_model
+
+
+class ManualClock:
+    """A clock the test moves by hand (services take a ``clock`` callable)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 @pytest.fixture(scope="session")

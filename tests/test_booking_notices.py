@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,21 +26,14 @@ from bot.channels.outbound import Outbox, SmsSender
 from bot.channels.store import ChannelStore
 from bot.i18n import Translator
 from bot.sms import encode
-from bot.storage import utcnow
-from tests.conftest import CHANNEL_ENV, StandIns
+from tests.conftest import CHANNEL_ENV, ManualClock, StandIns
 
 _phones = itertools.count(1)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
-def sender(engine: Engine, standins: StandIns, clock: Clock) -> NoticeSender:
+def sender(engine: Engine, standins: StandIns, clock: ManualClock) -> NoticeSender:
     settings = ChannelSettings(
         pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode(),
         twilio_account_sid=CHANNEL_ENV["TWILIO_ACCOUNT_SID"],
@@ -55,7 +48,7 @@ def sender(engine: Engine, standins: StandIns, clock: Clock) -> NoticeSender:
 @pytest.fixture()
 def world(isolated: Engine, tmp_path: Path) -> Iterator[dict]:
     """A session in Lima starting in 30 hours (its reminder falls due in 6), and a clock."""
-    clock, tag = Clock(), uuid.uuid4().hex[:8]
+    clock, tag = ManualClock(), uuid.uuid4().hex[:8]
     starts = (clock.now + timedelta(hours=30)).astimezone()
     schedule = {
         "venues": [{"code": f"v{tag}", "name": "Casa Santa Rosa", "city": "Lima",
@@ -75,7 +68,7 @@ def world(isolated: Engine, tmp_path: Path) -> Iterator[dict]:
         service.cancel_session(f"s{tag}")
 
 
-def participant(engine: Engine, clock: Clock) -> tuple[str, str]:
+def participant(engine: Engine, clock: ManualClock) -> tuple[str, str]:
     store = ChannelStore(engine, CHANNEL_ENV["PSEUDONYM_KEY"].encode(), clock)
     phone = f"+5190300{next(_phones):04d}"
     contact = store.contact("sms", phone, country="PE")

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.booking.models import (
-    TABLES,
     TOPICS,
     Booking,
     Venue,
@@ -38,52 +35,30 @@ from bot.booking.service import (
     NotFound,
     SessionClosed,
 )
-from bot.storage import Base
+from tests.conftest import ManualClock
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 30, 10, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
 EXAMPLE = Path(__file__).resolve().parent.parent / "bot" / "booking" / "schedule.example.yml"
-ALL_TABLES = [*TABLES, BookingNotice.__table__]
 
 
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    """The booking tables to this test alone. On the shared PostgreSQL, a schema of its own,
-    dropped afterwards (codes are unique, and the races count every row). On SQLite the file
-    is the test's already."""
-    if engine.dialect.name != "postgresql":
-        Base.metadata.create_all(engine, tables=ALL_TABLES)
-        yield engine
-        return
-    schema = f"test_booking_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        isolated = engine.execution_options(schema_translate_map={None: schema})
-        # checkfirst would look in the public schema, where the tables may exist.
-        Base.metadata.create_all(isolated, tables=ALL_TABLES, checkfirst=False)
-        yield isolated
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+def db(isolated: Engine) -> Engine:
+    """The booking tables to this test alone (a schema of its own on the shared PostgreSQL):
+    codes are unique, and the races count every row."""
+    return isolated
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 @pytest.fixture
-def service(db: Engine, clock: Clock) -> BookingService:
+def service(db: Engine, clock: ManualClock) -> BookingService:
     return BookingService(db, clock=clock)
 
 
@@ -217,7 +192,7 @@ def test_the_database_refuses_a_second_active_booking(world: World, db: Engine) 
 
 
 def test_started_cancelled_and_unknown_sessions_are_refused(
-    service: BookingService, world: World, clock: Clock, db: Engine
+    service: BookingService, world: World, clock: ManualClock, db: Engine
 ) -> None:
     past = world.session("s-past", starts_in=-DAY)
     soon = world.session("s-soon", starts_in=timedelta(hours=1))
@@ -245,7 +220,7 @@ def test_started_cancelled_and_unknown_sessions_are_refused(
 
 
 def test_a_cancelled_seat_goes_to_the_oldest_waitlisted(
-    service: BookingService, world: World, clock: Clock, db: Engine
+    service: BookingService, world: World, clock: ManualClock, db: Engine
 ) -> None:
     sid = world.session("s-promote", starts_in=3 * DAY, capacity=1)
     awa = service.book(sid, "sms-awa")
@@ -282,7 +257,7 @@ def test_a_cancelled_seat_goes_to_the_oldest_waitlisted(
 
 
 def test_a_promotion_close_to_the_start_has_no_reminder(
-    service: BookingService, world: World, clock: Clock, db: Engine
+    service: BookingService, world: World, clock: ManualClock, db: Engine
 ) -> None:
     sid = world.session("s-close", starts_in=3 * DAY, capacity=1)
     awa, binta = service.book(sid, "sms-awa"), service.book(sid, "sms-binta")
@@ -293,7 +268,7 @@ def test_a_promotion_close_to_the_start_has_no_reminder(
 
 
 def test_a_cancelled_session_tells_everyone(
-    service: BookingService, world: World, clock: Clock, db: Engine
+    service: BookingService, world: World, clock: ManualClock, db: Engine
 ) -> None:
     sid = world.session("s-cancel", capacity=2)
     other = world.session("s-other", capacity=2)
@@ -323,7 +298,9 @@ def test_a_cancelled_session_tells_everyone(
 # --- Moves, attendance, rosters ---------------------------------------------------------------
 
 
-def test_moving_a_booking(service: BookingService, world: World, clock: Clock, db: Engine) -> None:
+def test_moving_a_booking(
+    service: BookingService, world: World, clock: ManualClock, db: Engine
+) -> None:
     first = world.session("s-from", starts_in=3 * DAY, capacity=1)
     second = world.session("s-to", starts_in=5 * DAY, capacity=1)
     full = world.session("s-full", starts_in=6 * DAY, capacity=1)
@@ -363,7 +340,7 @@ def test_moving_a_booking(service: BookingService, world: World, clock: Clock, d
 
 
 def test_attendance_and_the_roster(
-    service: BookingService, world: World, clock: Clock, db: Engine
+    service: BookingService, world: World, clock: ManualClock, db: Engine
 ) -> None:
     sid = world.session("s-roll", starts_in=DAY, capacity=2)
     world.session("s-elsewhere")
@@ -406,7 +383,7 @@ def test_attendance_and_the_roster(
 
 
 def test_upcoming_sessions_and_her_bookings(
-    service: BookingService, world: World, clock: Clock
+    service: BookingService, world: World, clock: ManualClock
 ) -> None:
     world.session("u-later", starts_in=5 * DAY, language="es", venue="lima")
     world.session("u-soon", starts_in=DAY, language="fr", venue="paris", capacity=1)
@@ -470,7 +447,7 @@ def schedule(**sessions: dict) -> dict:
 
 
 def test_import_adds_updates_and_never_deletes(
-    service: BookingService, tmp_path: Path, db: Engine, clock: Clock
+    service: BookingService, tmp_path: Path, db: Engine, clock: ManualClock
 ) -> None:
     file = write(tmp_path / "schedule.yml", schedule(a={}, b={"capacity": 2}))
     expected = ["add venue v-paris", "add workshop w-milk", "add session a", "add session b"]

@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bot.handoff.registry import (
     LOCAL_FILE,
     Counsellor,
-    CounsellorRecord,
     Hours,
     Registry,
     counsellors_file,
@@ -264,23 +263,11 @@ def test_a_bad_counsellor_is_refused_with_a_clear_message(changes: dict, message
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    """The counsellors table to this test alone. On the shared PostgreSQL, a schema of its own,
-    dropped afterwards: an import deactivates every counsellor missing from its file, and must
-    not touch other tests' rows. On SQLite the file is the test's already."""
-    if engine.dialect.name != "postgresql":
-        yield engine
-        return
-    schema = f"test_registry_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        isolated = engine.execution_options(schema_translate_map={None: schema})
-        CounsellorRecord.__table__.create(isolated)
-        yield isolated
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+def db(isolated: Engine) -> Engine:
+    """The counsellors table to this test alone (a schema of its own on the shared
+    PostgreSQL): an import deactivates every counsellor missing from its file, and must not
+    touch other tests' rows."""
+    return isolated
 
 
 class Namespace:

@@ -29,22 +29,13 @@ from bot.handoff.service import HandoffService, HandoffSettings
 from bot.i18n import Translator
 from bot.sms import encode
 from bot.storage import utcnow
-from tests.conftest import CHANNEL_ENV, STAFF_CHAT, StandIns
+from tests.conftest import CHANNEL_ENV, STAFF_CHAT, ManualClock, StandIns
 
 COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.sandbox.yml"
 LUCIA, SOFIA = "+51900000101", "+33700000101"
 _phones = itertools.count(1)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
@@ -52,7 +43,7 @@ class Parts:
     relay: Relay
     service: HandoffService
     store: ChannelStore
-    clock: Clock
+    clock: ManualClock
     standins: StandIns
     loop: asyncio.AbstractEventLoop
 
@@ -61,7 +52,7 @@ class Parts:
         return self.loop.run_until_complete(work)
 
 
-def build(engine: Engine, standins: StandIns, clock: Clock) -> Parts:
+def build(engine: Engine, standins: StandIns, clock: ManualClock) -> Parts:
     settings = ChannelSettings(
         pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode(),
         twilio_account_sid=CHANNEL_ENV["TWILIO_ACCOUNT_SID"],
@@ -89,7 +80,7 @@ def parts(tmp_path: Path, standins: StandIns) -> Iterator[Parts]:
     from bot.storage import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    built = build(engine, standins, Clock())
+    built = build(engine, standins, ManualClock())
     yield built
     built.loop.close()
     engine.dispose()
@@ -281,7 +272,7 @@ def test_an_emergency_while_waiting_gets_the_numbers_at_once_and_goes_first(
 
 
 def test_a_timer_fires_once_across_two_instances(engine: Engine, standins: StandIns) -> None:
-    clock = Clock()
+    clock = ManualClock()
     one, two = build(engine, standins, clock), build(engine, standins, clock)
     user = one.store.contact("sms", f"+5190200{next(_phones):04d}", country="PE")
     handoff, _ = one.service.request(user.id, "asked", language="es", channel="sms")

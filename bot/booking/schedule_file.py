@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import LANGUAGES
 from bot.booking.models import COUNTRIES, ROLES, SCHEDULED, SESSION_STATUSES, TOPICS
-from bot.datafiles import load_yaml
+from bot.datafiles import languages_of, load_yaml
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 VENUE_KEYS = ("code", "name", "city", "country", "timezone")
@@ -251,21 +251,7 @@ def _workshop(data: object) -> WorkshopSpec:
         raise ValueError(
             f"{where}: unknown facilitator_role {data['facilitator_role']!r} ({', '.join(ROLES)})"
         )
-    raw = data["languages"]
-    if isinstance(raw, str):
-        raw = re.split(r"[\s,;]+", raw.strip())
-    if not isinstance(raw, list):
-        raise ValueError(f"{where}: languages is a list such as [fr, bm]")
-    languages = tuple(str(language).strip().lower() for language in raw if str(language).strip())
-    for n, language in enumerate(languages):
-        if language not in LANGUAGES:
-            raise ValueError(
-                f"{where}: unknown language {language!r} (languages: {', '.join(LANGUAGES)})"
-            )
-        if language in languages[:n]:
-            raise ValueError(f"{where}: language {language!r} is listed twice")
-    if not languages:
-        raise ValueError(f"{where}: at least one language is required")
+    languages = languages_of(data["languages"], where)
     return WorkshopSpec(code, topic, role, languages)
 
 

@@ -9,7 +9,6 @@ booking that is no longer active, or a session that no longer takes place, is dr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,13 +120,6 @@ class NoticeSender:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _loop(self) -> None:
         while True:

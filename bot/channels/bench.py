@@ -51,15 +51,18 @@ class BenchResult:
             f"statuses {self.statuses}",
             f"turns unfinished when a request arrived: mean {statistics.mean(self.in_flight):.1f},"
             f" max {max(self.in_flight)}; at least one for {busy:.0%} of the requests",
-            f"acknowledgement ms, as the client saw it: {_spread(ms)}",
+            f"acknowledgement ms, as the client saw it: {spread(ms)}",
             "  ... of the requests sent while turns were unfinished: "
-            + _spread([m for m, n in zip(ms, self.in_flight, strict=True) if n > 0]),
-            f"acknowledgement ms, in the server (Server-Timing): {_spread(self.server_ms)}",
+            + spread([m for m, n in zip(ms, self.in_flight, strict=True) if n > 0]),
+            f"acknowledgement ms, in the server (Server-Timing): {spread(self.server_ms)}",
             f"replies delivered to the stand-ins meanwhile: {self.replies}",
         ]
 
 
-def _spread(values: list[float]) -> str:
+def spread(values: list[float]) -> str:
+    """p50, p95 and max of timings, as the benchmarks print them."""
+    if not values:
+        return "no samples"
     ordered = sorted(values)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     return f"p50 {statistics.median(ordered):.1f}  p95 {p95:.1f}  max {ordered[-1]:.1f}"

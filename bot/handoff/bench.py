@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.channels.bench import spread
 from bot.channels.sandbox import Sandbox, post, sandbox
 
 ASK = {"fr": "je veux parler a quelqu un", "es": "quiero hablar con una persona"}
@@ -36,18 +36,10 @@ class HandoffBench:
         return [
             f"requests for a person: {len(self.topic_ms) + self.missing} at {self.rate:g}/s "
             f"(SMS and Telegram users, fr and es); not notified within 30 s: {self.missing}",
-            f"request -> first notification ms: {_spread(first)}",
-            f"request -> staff-group topic ms:  {_spread(self.topic_ms)}",
-            f"request -> counsellor SMS ms:     {_spread(self.sms_ms)}",
+            f"request -> first notification ms: {spread(first)}",
+            f"request -> staff-group topic ms:  {spread(self.topic_ms)}",
+            f"request -> counsellor SMS ms:     {spread(self.sms_ms)}",
         ]
-
-
-def _spread(values: list[float]) -> str:
-    if not values:
-        return "no samples"
-    ordered = sorted(values)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"p50 {statistics.median(ordered):.0f}  p95 {p95:.0f}  max {ordered[-1]:.0f}"
 
 
 def _handoff_id(database: Path, address: str) -> int | None:

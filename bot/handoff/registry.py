@@ -30,8 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import LANGUAGES
-from bot.datafiles import load_yaml
+from bot.datafiles import languages_of, load_yaml
 from bot.storage import Base, utcnow
 
 logger = logging.getLogger(__name__)
@@ -364,17 +363,7 @@ class Counsellor:
         if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 80:
             raise ValueError(f"{where}: a name of 1 to 80 characters is required")
         object.__setattr__(self, "name", self.name.strip())
-        raw = self.languages.split(",") if isinstance(self.languages, str) else self.languages
-        languages = tuple(str(language).strip().lower() for language in raw or ())
-        if not languages:
-            raise ValueError(f"{where}: at least one language is required ({', '.join(LANGUAGES)})")
-        for n, language in enumerate(languages):
-            if language not in LANGUAGES:
-                raise ValueError(
-                    f"{where}: unknown language {language!r} (languages: {', '.join(LANGUAGES)})"
-                )
-            if language in languages[:n]:
-                raise ValueError(f"{where}: language {language!r} is listed twice")
+        languages = languages_of(self.languages or (), where)
         object.__setattr__(self, "languages", languages)
         if self.channel not in CHANNELS:
             raise ValueError(

@@ -411,12 +411,6 @@ class Relay:
             self._wake = asyncio.Event()
             self._worker = asyncio.create_task(self._run_timers())
 
-    async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-
     async def _run_timers(self) -> None:
         assert self._wake is not None
         while True:
