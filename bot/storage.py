@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sqlite3
 import time
 import zlib
 from collections.abc import Iterator
@@ -69,12 +70,22 @@ def database_url(environ: dict[str, str] | None = None) -> str:
     return f"sqlite:///{os.path.abspath(os.path.join(var_dir, 'app.db'))}"
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(connection: Any, _record: Any, attempts: int = 40) -> None:
     """WAL lets the webhooks read while a turn writes; waiting beats "database is locked"
-    when several threads store at once; NORMAL sync is safe with WAL and much faster."""
+    when several threads store at once; NORMAL sync is safe with WAL and much faster.
+
+    Two connections switching a new file to WAL at the same moment: SQLite refuses one at
+    once, without its busy handler (waiting could deadlock), so that one tries again."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching a new file to WAL may wait
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

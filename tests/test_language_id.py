@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
@@ -87,8 +88,16 @@ def test_save_and_load_round_trip(identifier: LanguageIdentifier, tmp_path: Path
     identifier.save(tmp_path)
     assert not list(tmp_path.glob("*.pkl"))
     loaded = LanguageIdentifier.load(tmp_path)
+    assert (loaded.languages, loaded.vocabulary) == (identifier.languages, identifier.vocabulary)
+    assert np.array_equal(loaded.coef, identifier.coef)  # bit for bit
+    assert np.array_equal(loaded.intercept, identifier.intercept)
     for text in ("hola causa", "bonjour", "i ni ce"):
-        assert loaded.predict(text) == identifier.predict(text)
+        # BLAS may sum a loaded (differently aligned) array in another order: the last bit
+        # of a probability can differ, never the answer.
+        before, after = identifier.predict(text), loaded.predict(text)
+        assert (after.language, after.ranking) == (
+            before.language, pytest.approx(before.ranking, rel=1e-12)
+        )  # fmt: skip
 
 
 def test_training_skips_examples_without_letters() -> None:
