@@ -85,7 +85,8 @@ def expected(kind: str, service: BookingService, reference: str) -> str:
     booking = service.booking(reference)
     translate = Translator("es")
     view = booking.session
-    return encode(translate(dialogue.NOTICES[kind], workshop=dialogue.topic(view, translate),
+    key = dialogue.notice_key(kind, booking.status)
+    return encode(translate(key, workshop=dialogue.topic(view, translate),
                             place=dialogue.place(view), when=dialogue.when(view, "es"),
                             reference=reference)).text  # fmt: skip
 
@@ -148,23 +149,74 @@ def test_a_cancelled_session_tells_everyone_booked_or_waiting(
         assert texts_to(standins, phone) == expected("session_cancelled", service, reference)
 
 
+def timed(world: dict, tmp_path: Path, code: str, later: timedelta, capacity: int) -> None:
+    """Import session ``code`` of the world's workshop, ``later`` after its first session:
+    a new session, or a new time (and capacity) for an existing one."""
+    service = world["service"]
+    session = service.session(world["code"])
+    path = tmp_path / f"{code}.yml"
+    starts = (session.starts_at + later).astimezone()
+    path.write_text(yaml.safe_dump({"sessions": [{
+        "code": code, "workshop": session.workshop_code, "venue": session.venue_code,
+        "language": "es", "duration_minutes": 90, "capacity": capacity,
+        "starts_at": starts.isoformat(timespec="minutes")}]}), encoding="utf-8")  # fmt: skip
+    service.import_schedule(path)
+
+
 def test_cancel_in_answer_to_a_reminder_means_the_reminded_booking(
     standins: StandIns, world: dict, tmp_path: Path
 ) -> None:
     clock, service, engine = world["clock"], world["service"], world["engine"]
     later = world["code"] + "-later"
-    session = service.session(world["code"])
-    path = tmp_path / "later.yml"
-    starts = (session.starts_at + timedelta(days=7)).astimezone()
-    path.write_text(yaml.safe_dump({"sessions": [{
-        "code": later, "workshop": session.workshop_code, "venue": session.venue_code,
-        "language": "es", "duration_minutes": 90, "capacity": 5,
-        "starts_at": starts.isoformat(timespec="minutes")}]}), encoding="utf-8")  # fmt: skip
-    service.import_schedule(path)
+    timed(world, tmp_path, later, timedelta(days=7), capacity=5)
     who, _ = participant(engine, clock)
     soon, other = service.book(world["code"], who), service.book(later, who)
     assert last_reminded(engine, who, clock.now - timedelta(days=2)) is None
     clock.now += timedelta(hours=8)
     asyncio.run(sender(engine, standins, clock).run_once())
     assert last_reminded(engine, who, clock.now - timedelta(days=2)) == soon.id != other.id
+    service.cancel_session(later)
+
+
+def test_a_move_and_a_new_time_are_told_seat_or_waitlist(
+    standins: StandIns, world: dict, tmp_path: Path
+) -> None:
+    """Staff move her place, then the session's time changes: she is told each at once, in
+    her language; a waitlisted participant is told she is still waiting (not to come)."""
+    clock, service, engine = world["clock"], world["service"], world["engine"]
+    later = world["code"] + "-later"
+    timed(world, tmp_path, later, timedelta(days=7), capacity=1)
+    (awa, awa_phone), (bety, bety_phone) = (participant(engine, clock),
+                                            participant(engine, clock))  # fmt: skip
+    mine = service.book(world["code"], awa)
+    service.move(mine.reference, later)  # the later session's only seat
+    theirs = service.book(world["code"], bety)  # the seat Awa left
+    service.move(theirs.reference, later)  # full: its waitlist
+    assert [service.booking(b.id).status for b in (mine, theirs)] == ["booked", "waitlisted"]
+    asyncio.run(sender(engine, standins, clock).run_once())
+    seat, queued = expected("moved", service, mine.reference), expected(
+        "moved", service, theirs.reference
+    )
+    assert texts_to(standins, awa_phone) == seat and "CANCELAR" in seat
+    assert texts_to(standins, bety_phone) == queued and "espera" in queued
+    # "CANCELAR" now means the booking she was told about.
+    assert last_reminded(engine, awa, clock.now - timedelta(hours=1)) == mine.id
+
+    clock.now += timedelta(hours=1)
+    timed(world, tmp_path, later, timedelta(days=7, hours=2), capacity=1)
+    asyncio.run(sender(engine, standins, clock).run_once())
+    new_time = expected("rescheduled", service, mine.reference)
+    still_waiting = expected("rescheduled", service, theirs.reference)
+    assert texts_to(standins, awa_phone) == f"{seat} {new_time}"
+    assert texts_to(standins, bety_phone) == f"{queued} {still_waiting}"
+    assert "espera" in still_waiting and "espera" not in new_time
+    # Her reminder follows the new time: not sent at the old one, sent once at the new one.
+    clock.now = service.session(later).starts_at - timedelta(hours=24, minutes=5)
+    asyncio.run(sender(engine, standins, clock).run_once())
+    assert texts_to(standins, awa_phone) == f"{seat} {new_time}"
+    clock.now += timedelta(minutes=10)
+    asyncio.run(sender(engine, standins, clock).run_once())
+    reminder = expected("reminder", service, mine.reference)
+    assert texts_to(standins, awa_phone) == f"{seat} {new_time} {reminder}"
+    assert texts_to(standins, bety_phone) == f"{queued} {still_waiting}"  # no seat, no reminder
     service.cancel_session(later)

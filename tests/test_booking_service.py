@@ -312,8 +312,10 @@ def test_moving_a_booking(
     moved = service.move(awa.reference, "s-to")
     assert (moved.id, moved.reference, moved.status) == (awa.id, awa.reference, "booked")
     assert moved.session.code == "s-to" and moved.joined_at == clock.now
+    # A reminder for the new session, and she is told of the move at once.
     assert notices(db, awa.id) == [("reminder", NOW + 2 * DAY, "obsolete"),
-                                   ("reminder", NOW + 4 * DAY, None)]  # fmt: skip
+                                   ("reminder", NOW + 4 * DAY, None),
+                                   ("moved", clock.now, None)]  # fmt: skip
     # Her seat in the first session went to Binta.
     assert service.booking(binta.id).status == "booked"  # type: ignore[union-attr]
     assert pending(db, binta.id) == [("promoted", clock.now), ("reminder", NOW + 2 * DAY)]
@@ -322,7 +324,7 @@ def test_moving_a_booking(
     # Into a full session: the waitlist; her seat is freed.
     waiting = service.move(awa.reference, "s-full")
     assert (waiting.status, waiting.waitlist_position) == ("waitlisted", 1)
-    assert pending(db, awa.id) == []
+    assert pending(db, awa.id) == [("moved", clock.now)]  # one notice: the latest move
     assert seats(db, second) == (0, 0, 0) and seats(db, full) == (1, 1, 1)
 
     with pytest.raises(BookingError, match="already in session s-full"):
@@ -484,9 +486,10 @@ def test_import_adds_updates_and_never_deletes(
     clock.now = NOW + timedelta(hours=1)
     assert service.import_schedule(file) == lines
     assert service.session("a").starts_at == datetime(2026, 12, 10, 14, tzinfo=UTC)  # type: ignore[union-attr]
-    # Her reminder moved with the session.
+    # She is told the new time, and her reminder moved with the session.
     assert notices(db, in_a.id) == [
         ("reminder", datetime(2026, 12, 9, 13, tzinfo=UTC), "obsolete"),
+        ("rescheduled", clock.now, None),
         ("reminder", datetime(2026, 12, 9, 14, tzinfo=UTC), None),
     ]
     assert [service.booking(b.id).status for b in booked] == ["booked"] * 4  # type: ignore[union-attr]

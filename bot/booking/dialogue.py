@@ -35,6 +35,13 @@ NOTICES = {
     "reminder": N_("booking.reminder"),
     "promoted": N_("booking.promoted"),
     "session_cancelled": N_("booking.session_cancelled"),
+    "moved": N_("booking.moved"),
+    "rescheduled": N_("booking.rescheduled"),
+}
+# The same news for a place on the waitlist (no seat yet: she must not come for nothing).
+WAITLISTED_NOTICES = {
+    "moved": N_("booking.moved_waitlisted"),
+    "rescheduled": N_("booking.rescheduled_waitlisted"),
 }
 OFFER_SIZE = 4  # the intro and four short lines: two SMS
 YES = frozenset({"oui", "ouais", "ok", "dacc", "daccord", "si", "sii", "vale", "claro",
@@ -47,6 +54,13 @@ MAX_TRIES = 3  # answers not understood in a row before the booking is left
 @functools.lru_cache(maxsize=4)
 def service(engine: Engine) -> BookingService:
     return BookingService.from_env(engine)
+
+
+def notice_key(kind: str, status: str) -> str:
+    """The catalog key of a notice, for the booking's status when it is sent."""
+    if status == "waitlisted" and kind in WAITLISTED_NOTICES:
+        return WAITLISTED_NOTICES[kind]
+    return NOTICES[kind]
 
 
 def offer(booking: BookingService, language: str, at: datetime | None = None) -> list[SessionView]:

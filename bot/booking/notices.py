@@ -1,8 +1,9 @@
 """Messages to a participant outside any conversation: a reminder before her session, a seat
-freed for her from the waitlist, a session cancelled. Each is a row with a due time, written
-in the same transaction as the change that causes it, and sent by the Rasa server's worker
-through the channels' outbox: none is lost if the server is down when it falls due, and an
-instance sends one only after taking its lease, so it goes out once across instances.
+freed for her from the waitlist, a session cancelled, her place moved by staff, a new time.
+Each is a row with a due time, written in the same transaction as the change that causes it,
+and sent by the Rasa server's worker through the channels' outbox: none is lost if the server
+is down when it falls due, and an instance sends one only after taking its lease, so it goes
+out once across instances.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from sqlalchemy.orm import Session
 from bot.storage import Base
 
 REMINDER, PROMOTED, SESSION_CANCELLED = "reminder", "promoted", "session_cancelled"
-KINDS = (REMINDER, PROMOTED, SESSION_CANCELLED)
+MOVED, RESCHEDULED = "moved", "rescheduled"
+KINDS = (REMINDER, PROMOTED, SESSION_CANCELLED, MOVED, RESCHEDULED)
+# The notices that end with "can't come? write CANCEL": her answer means their booking.
+CANCELLABLE = (REMINDER, PROMOTED, MOVED, RESCHEDULED)
 LEASE = timedelta(seconds=60)
 
 
@@ -44,14 +48,15 @@ def schedule(session: Session, booking_id: int, kind: str, due_at: datetime) -> 
 
 
 def last_reminded(engine: Engine, participant: str, since: datetime) -> int | None:
-    """The booking whose reminder she got last (since ``since``): "ANNULER" in answer to a
-    reminder means that one, even when she has several."""
+    """The booking of the last notice she can answer "ANNULER" to (a reminder, a freed seat, a
+    move, a new time; since ``since``): her "ANNULER" means that one, even when she has
+    several."""
     from bot.booking.models import Booking
 
     statement = (
         select(BookingNotice.booking_id)
         .join(Booking, Booking.id == BookingNotice.booking_id)
-        .where(Booking.participant == participant, BookingNotice.kind == REMINDER,
+        .where(Booking.participant == participant, BookingNotice.kind.in_(CANCELLABLE),
                BookingNotice.outcome == "sent", BookingNotice.sent_at >= since)
         .order_by(BookingNotice.sent_at.desc())
         .limit(1)

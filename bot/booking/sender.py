@@ -2,8 +2,9 @@
 server, through the channels' outbox, in the participant's language.
 
 A notice is taken with a lease (a conditional update), sent, then marked: one instance sends
-it, once; a notice due while the server was down goes out when it is back. A reminder for a
-booking that is no longer active, or a session that no longer takes place, is dropped.
+it, once; a notice due while the server was down goes out when it is back. A reminder, a
+move or a new time for a booking that is no longer active, or a session that no longer takes
+place, is dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from bot.booking import dialogue
-from bot.booking.notices import LEASE, REMINDER, BookingNotice
+from bot.booking.models import ACTIVE
+from bot.booking.notices import LEASE, MOVED, REMINDER, RESCHEDULED, BookingNotice
 from bot.booking.service import BookingService
 from bot.channels.outbound import Outbox
 from bot.channels.store import ChannelStore
@@ -29,7 +31,9 @@ from bot.storage import utcnow
 logger = logging.getLogger(__name__)
 
 POLL_S = 2.0
-ACTIVE = frozenset({"booked", "waitlisted"})
+# Dropped once the booking is no longer active or its session is over or cancelled (the
+# freed seat and the cancelled session are news even then).
+WHILE_ACTIVE = {REMINDER: ("booked",), MOVED: ACTIVE, RESCHEDULED: ACTIVE}
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class NoticeSender:
             rows = session.execute(
                 select(BookingNotice.id, BookingNotice.booking_id, BookingNotice.kind)
                 .where(BookingNotice.sent_at.is_(None), BookingNotice.due_at <= now, free)
-                .order_by(BookingNotice.due_at).limit(limit)
+                .order_by(BookingNotice.due_at, BookingNotice.id).limit(limit)
             ).all()  # fmt: skip
         taken = []
         for notice_id, booking_id, kind in rows:
@@ -93,13 +97,15 @@ class NoticeSender:
         if booking is None:
             return "obsolete"
         session = booking.session
-        if due.kind == REMINDER and (booking.status != "booked" or session.status != "scheduled"
-                                     or session.starts_at <= self._clock()):  # fmt: skip
+        if due.kind in WHILE_ACTIVE and (booking.status not in WHILE_ACTIVE[due.kind]
+                                         or session.status != "scheduled"
+                                         or session.starts_at <= self._clock()):  # fmt: skip
             return "obsolete"
         contact = await asyncio.to_thread(self.store.contact_by_id, booking.participant)
         language = (contact.language if contact else None) or session.language
         translate = Translator(language)
-        text = translate(dialogue.NOTICES[due.kind], workshop=dialogue.topic(session, translate),
+        key = dialogue.notice_key(due.kind, booking.status)
+        text = translate(key, workshop=dialogue.topic(session, translate),
                          place=dialogue.place(session), when=dialogue.when(session, language),
                          reference=booking.reference)  # fmt: skip
         return "sent" if await self.outbox.send(booking.participant, text) else "unreachable"

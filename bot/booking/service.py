@@ -369,6 +369,7 @@ class BookingService:
                         updated_at=now)  # fmt: skip
             if seated:
                 self._remind(session, booking.id, new, now)
+            notices.schedule(session, booking.id, notices.MOVED, now)  # she is told at once
             if was == BOOKED:
                 self._promote_next(session, old, now)
             logger.info("Booking %s moved from %s to %s.", booking.reference, old.code, new.code)
@@ -428,6 +429,20 @@ class BookingService:
         due = utc(row.starts_at) - self.reminder_before
         if due > now:
             notices.schedule(session, booking_id, notices.REMINDER, due)
+
+    def _retime(self, session: Session, row: WorkshopSession, now: datetime) -> None:
+        """A session's new time: everyone booked or waiting is told it now (one notice, the
+        latest time), and the seats' reminders follow the new start."""
+        active = session.execute(
+            select(Booking.id, Booking.status)
+            .where(Booking.session_id == row.id, Booking.status.in_(ACTIVE))
+        ).all()  # fmt: skip
+        ids = [booking_id for booking_id, _ in active]
+        _obsolete(session, ids, now, kinds=(notices.REMINDER, notices.RESCHEDULED))
+        for booking_id, status in active:
+            notices.schedule(session, booking_id, notices.RESCHEDULED, now)
+            if status == BOOKED:
+                self._remind(session, booking_id, row, now)
 
     def _promote_next(self, session: Session, row: WorkshopSession, now: datetime) -> int | None:
         """The first on the waitlist gets a free seat (if any): a ``promoted`` notice now,
@@ -523,13 +538,7 @@ class BookingService:
                 )
                 session.expire(row)
             if "starts_at" in change.fields and spec.status == SCHEDULED and not change.cancel:
-                booked = session.scalars(
-                    select(Booking.id).where(Booking.session_id == row.id,
-                                             Booking.status == BOOKED)
-                ).all()  # fmt: skip
-                _obsolete(session, booked, now, kinds=(notices.REMINDER,))
-                for booking_id in booked:
-                    self._remind(session, booking_id, row, now)
+                self._retime(session, row, now)
             for _ in range(change.promote):
                 self._promote_next(session, row, now)
         session.flush()
