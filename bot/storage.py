@@ -121,8 +121,8 @@ def migrate(engine: Engine) -> None:
     SQLite: ``BEGIN IMMEDIATE``, the file's write lock. Each upgrade runs in one transaction
     (both databases have transactional DDL): a failed one leaves the schema as it was.
 
-    A database made before migrations existed (our tables, no ``alembic_version``) is stamped
-    at the baseline revision first, then upgraded: its rows stay.
+    A database made before migrations existed (our tables, no ``alembic_version``) is upgraded
+    from the start: the baseline skips the tables it has. Its rows stay.
 
     Transition: tables of the models that no revision creates yet are made by ``create_all``
     after the upgrade, with a warning naming them. Write their revision

@@ -141,6 +141,20 @@ def test_sms_user_to_a_telegram_counsellor_and_back(channels: Sandbox) -> None:
     wait_for(lambda: f"#{handoff_id}: bonjour" in topic_lines(channels, thread))
     assert len(bot_turn_events(channels, conversation)) == before  # the bot said nothing
 
+    # Telegram refuses the staff group for a while: her message waits, she is not asked to
+    # write it again, and the server's worker relays it once Telegram is back.
+    channels.telegram.block(STAFF_CHAT)
+    told = len(channels.sms_to(phone))
+    sms(channels, phone, "tu es toujours la ?")
+    last_status = ("SELECT i.status FROM inbound_messages i JOIN contacts c ON c.id = "
+                   "i.conversation_id WHERE c.address = ? ORDER BY i.id DESC LIMIT 1")  # fmt: skip
+    wait_for(lambda: db(channels, last_status, phone) == [("relay_pending",)], what="pending")
+    channels.telegram.unblock(STAFF_CHAT)
+    wait_for(lambda: f"#{handoff_id}: tu es toujours la ?" in topic_lines(channels, thread),
+             timeout=60, what="the relay retried")  # fmt: skip
+    assert len(channels.sms_to(phone)) == told  # no apology, nothing else
+    assert topic_lines(channels, thread).count(f"#{handoff_id}: tu es toujours la ?") == 1
+
     in_topic(channels, AWA, thread, "/close resolved")
     wait_for(lambda: folded(fr(m.BACK_TO_BOT)) in channels.sms_to(phone), what="hand-back notice")
     assert owner(channels, conversation) == ("bot", None)
@@ -156,7 +170,7 @@ def test_sms_user_to_a_telegram_counsellor_and_back(channels: Sandbox) -> None:
                            "ORDER BY id", handoff_id)  # fmt: skip
     assert history == [("user", "vous etes la ?"), ("user", "j ai peur de rentrer chez moi"),
                        ("counsellor", "Je suis la. Tu es en securite maintenant ?"),
-                       ("user", "bonjour")]  # fmt: skip
+                       ("user", "bonjour"), ("user", "tu es toujours la ?")]  # fmt: skip
     changes = db(channels, "SELECT from_state, to_state, actor, why FROM owner_changes "
                            "WHERE conversation_id = ? ORDER BY id", conversation)  # fmt: skip
     assert changes == [("bot", "queued", "user", "asked"),

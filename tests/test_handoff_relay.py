@@ -376,3 +376,57 @@ def test_posts_waiting_for_the_group_pace_go_out_together_in_order(parts: Parts)
     sent = [s["text"] for s in parts.standins.telegram.sent[before:]
             if s["message_thread_id"] == handoff.topic_id]  # fmt: skip
     assert sent == ["premier", "\n".join(f"ligne {n}" for n in range(6))]
+
+
+def test_a_failed_relay_is_retried_in_order_once_and_she_is_not_asked_again(
+    parts: Parts,
+) -> None:
+    """Telegram refuses the staff group for a while: her messages stay marked in the
+    transcript, she gets no apology (she would write them again), and once Telegram is back
+    the worker relays them to her counsellor, in order, each once."""
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(fire_due(parts))
+    parts.service.claim(handoff_id, "awa")  # a Telegram counsellor: she reads the topic
+    topic = parts.service.get(handoff_id).topic_id
+
+    def posts() -> list[str]:
+        mine = f"#{handoff_id}:"
+        return [s["text"] for s in parts.standins.telegram.sent
+                if s["message_thread_id"] == topic and s["text"].startswith(mine)]  # fmt: skip
+
+    parts.standins.telegram.block(STAFF_CHAT)
+    told_before = len(sms_to(parts, user.address))
+    assert parts.run(user_says(parts, user, "uno")) == "relay_pending"
+    assert parts.run(user_says(parts, user, "dos")) == "relay_pending"  # waits behind "uno"
+    assert posts() == [] and len(sms_to(parts, user.address)) == told_before
+    assert [text for _, text in parts.service.to_relay(handoff_id)] == ["uno", "dos"]
+    parts.standins.telegram.unblock(STAFF_CHAT)
+    parts.run(parts.relay.retry_relays())
+    assert posts() == []  # not before the retry pause
+    parts.clock.advance(seconds=16)
+    parts.run(parts.relay.retry_relays())
+    assert posts() == [f"#{handoff_id}: uno", f"#{handoff_id}: dos"]
+    parts.run(parts.relay.retry_relays())
+    assert parts.run(user_says(parts, user, "tres")) == "relayed"
+    assert posts() == [f"#{handoff_id}: {word}" for word in ("uno", "dos", "tres")]
+    assert parts.service.to_relay(handoff_id) == []
+    assert [line.text for line in parts.service.transcript(handoff_id)] == ["uno", "dos", "tres"]
+
+
+def test_one_relay_sender_at_a_time(parts: Parts) -> None:
+    """The relay lease: a second sender (another instance, or the worker) waits; a sender
+    whose lease expired and was taken cannot renew it; a dead sender's lease expires."""
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    service = parts.service
+    first = service.take_relay(handoff_id)
+    assert first is not None and service.take_relay(handoff_id) is None
+    assert service.renew_relay(handoff_id, first)
+    parts.clock.advance(seconds=61)  # the first sender died
+    second = service.take_relay(handoff_id)
+    assert second is not None and not service.renew_relay(handoff_id, first)
+    service.release_relay(handoff_id, first)  # not its lease: nothing changes
+    assert service.take_relay(handoff_id) is None
+    service.release_relay(handoff_id, second)
+    assert service.take_relay(handoff_id) is not None

@@ -58,7 +58,7 @@ KINDS = frozenset(
 )  # fmt: skip
 INBOUND_STATUSES = frozenset(
     {"received", "processing", "done", "failed", "rate_limited", "opted_out", "ignored",
-     "interrupted", "relayed", "held", "console"}
+     "interrupted", "relayed", "relay_pending", "held", "console"}
 )  # fmt: skip
 # Delivery only moves forward: a late "sent" never undoes "delivered"; failures are final.
 _RANK = {

@@ -1,8 +1,10 @@
 """The handoff in the Rasa server: every inbound message asks its owner first, then goes to
 the bot, the queue or the counsellor; counsellors answer from their consoles; timers fire.
 
-- With a counsellor, a user's message is kept in the transcript, then relayed to her
-  console; the bot says nothing. Queued, it is kept for the counsellor (and shown in the
+- With a counsellor, a user's message is kept in the transcript, marked for relay, then
+  relayed to her console by :meth:`Relay.flush` (in order, one sender across instances; a
+  failed send is retried by the worker, she is not asked to write again); the bot says
+  nothing. Queued, it is kept for the counsellor (and shown in the
   Telegram topic), and the user hears "you are number N" at most every few minutes. The
   deterministic safety check still runs on every message: an emergency while waiting gets
   the fixed reply and the numbers at once, and is flagged to the counsellors.
@@ -120,15 +122,14 @@ class Relay:
             logger.warning("Conversation %s is %s with no open handoff.", contact.id, owner.state)
             return None
         said = (text or "").strip() or f"[{kind}]"
-        await self._db(self.service.record, handoff.id, "user", said)
+        with_counsellor = owner.state == COUNSELLOR and bool(owner.counsellor_id)
+        await self._db(self.service.record, handoff.id, "user", said, to_relay=with_counsellor)
         await self.history.user(contact.id, said)
         category = load_lexicon().category(said)
         if category is not None:
             await self._emergency(contact, handoff, category, owner)
-        if owner.state == COUNSELLOR and owner.counsellor_id:
-            counsellor = await self._db(self.registry.get, owner.counsellor_id)
-            await self._to_counsellor(handoff, counsellor, f"#{handoff.id}: {said}")
-            return "relayed"
+        if with_counsellor:
+            return "relayed" if await self.flush(handoff.id) else "relay_pending"
         await self._topic_post(handoff, f"#{handoff.id}: {said}")
         if await self._db(self.service.claim_waiting_notice, handoff.id):
             position = await self._db(self.service.position, contact.id) or 1
@@ -149,6 +150,46 @@ class Relay:
             counsellor = await self._db(self.registry.get, owner.counsellor_id or "")
             if counsellor is not None and not self._in_topic(counsellor):
                 await self._teller(counsellor)(m.EMERGENCY_FLAG, id=handoff.id)
+
+    async def flush(self, handoff_id: int) -> bool:
+        """Her messages waiting for the counsellor, sent in order by the holder of the
+        handoff's relay lease. True when this call sent them all; False when a send failed
+        (they stay marked: the worker tries again after ``RELAY_RETRY``) or another sender
+        holds them."""
+        token = await self._db(self.service.take_relay, handoff_id)
+        if token is None:
+            return False
+        try:
+            while pending := await self._db(self.service.to_relay, handoff_id):
+                handoff = await self._db(self.service.get, handoff_id)
+                counsellor = await self._holder(handoff)
+                for message_id, text in pending:
+                    if counsellor is not None:  # back in the queue: the transcript has them
+                        if not await self._db(self.service.renew_relay, handoff_id, token):
+                            return False  # the lease expired: its new holder goes on
+                        await self._to_counsellor(handoff, counsellor, f"#{handoff_id}: {text}")
+                    await self._db(self.service.relayed, message_id)
+        except Exception as error:
+            logger.error("Relay of #%d to its counsellor failed (%s); retrying.", handoff_id,
+                         type(error).__name__)  # fmt: skip
+            await self._db(self.service.release_relay, handoff_id, token, retry=True)
+            return False
+        await self._db(self.service.release_relay, handoff_id, token)
+        return True
+
+    async def retry_relays(self) -> None:
+        """The worker's part: her messages a failed send (or a dead instance) left behind."""
+        for handoff_id in await self._db(self.service.relay_due):
+            await self.flush(handoff_id)
+
+    async def _holder(self, handoff: Handoff | None) -> Counsellor | None:
+        """The counsellor who holds this open handoff now, if any."""
+        if handoff is None or not handoff.open:
+            return None
+        owner = await self._db(self.service.owner, handoff.conversation_id)
+        if owner.state != COUNSELLOR or not owner.counsellor_id:
+            return None
+        return await self._db(self.registry.get, owner.counsellor_id)
 
     # Consoles -------------------------------------------------------------------------
 
@@ -423,6 +464,7 @@ class Relay:
                         logger.error("Handoff timer %s #%d failed (%s).", timer.kind,
                                      timer.handoff_id, type(error).__name__)  # fmt: skip
                     await self._db(self.service.done, timer.id)
+                await self.retry_relays()
                 due = await self._db(self.service.next_due)
             except Exception as error:
                 logger.error("Handoff timers: %s; retrying.", type(error).__name__)
@@ -474,9 +516,7 @@ class Relay:
         if counsellor is None:
             return
         if self._in_topic(counsellor) and self.telegram is not None:
-            # Raises when Telegram fails: the turn runner keeps the message as "failed" and
-            # the user is asked to write again, rather than believing she was read.
-            await self.telegram.post(handoff, text)
+            await self.telegram.post(handoff, text)  # raises when Telegram fails
             return
         contact = await self._db(self.store.contact, counsellor.channel, counsellor.address)
         await self.outbox.send(contact.id, text)

@@ -6,12 +6,17 @@ Who owns the conversation stays in :mod:`bot.handoff.ownership`; this service mo
 there and keeps the handoff row beside it in the same steps. Timers are rows with a due
 time: any instance may run a due timer, but only the one whose conditional update takes the
 timer's lease does, so a timer fires once across instances and survives restarts.
+
+Her messages for the counsellor are relayed the same way: each is kept marked ``to_relay``
+before it is sent, and one sender at a time (the holder of the handoff's relay lease) sends
+them in order and unmarks them; a failed send leaves them for a retry (the relay's worker).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     or_,
     select,
     update,
@@ -40,6 +46,9 @@ logger = logging.getLogger(__name__)
 # Timer kinds, in the order a handoff meets them.
 NOTIFY, RENOTIFY, GIVE_UP, IDLE = "notify", "renotify", "give_up", "idle"
 LEASE = timedelta(seconds=60)  # a timer taken by an instance that died is retried after this
+# Held while her waiting messages are sent (renewed before each one); after a failed send,
+# the pause before the worker tries again.
+RELAY_LEASE, RELAY_RETRY = timedelta(seconds=60), timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -96,13 +105,19 @@ class HandoffRow(Base):  # type: ignore[misc,valid-type]
     topic_id = Column(Integer)  # the Telegram forum topic (message_thread_id)
     last_activity_at = Column(DateTime(timezone=True), nullable=False)
     waiting_notice_at = Column(DateTime(timezone=True))
+    # Who sends her waiting messages now (a token per sender), and until when.
+    relay_holder = Column(String(32))
+    relay_lease_until = Column(DateTime(timezone=True))
 
 
 class HandoffMessage(Base):  # type: ignore[misc,valid-type]
     """Every message relayed, both ways, in order: the handoff's transcript."""
 
     __tablename__ = "handoff_messages"
-    __table_args__ = (Index("ix_handoff_messages_handoff", "handoff_id", "id"),)
+    __table_args__ = (
+        Index("ix_handoff_messages_handoff", "handoff_id", "id"),
+        Index("ix_handoff_messages_to_relay", "to_relay", "handoff_id"),
+    )
 
     id = Column(Integer, primary_key=True)
     handoff_id = Column(Integer, nullable=False)
@@ -110,6 +125,8 @@ class HandoffMessage(Base):  # type: ignore[misc,valid-type]
     counsellor_id = Column(String(40))
     text = Column(Text, nullable=False)
     at = Column(DateTime(timezone=True), nullable=False)
+    # Hers, not yet on the counsellor's console: sent in order by the relay lease's holder.
+    to_relay = Column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class HandoffTimer(Base):  # type: ignore[misc,valid-type]
@@ -332,18 +349,96 @@ class HandoffService:
     # Transcript
 
     def record(
-        self, handoff_id: int, direction: str, text: str, counsellor_id: str | None = None
+        self,
+        handoff_id: int,
+        direction: str,
+        text: str,
+        counsellor_id: str | None = None,
+        to_relay: bool = False,
     ) -> None:
-        """A relayed message, kept before it is sent on (so nothing is lost if sending fails)."""
+        """A relayed message, kept before it is sent on (so nothing is lost if sending fails);
+        ``to_relay``: hers, to be sent to the counsellor by :meth:`take_relay`'s holder."""
         now = self.now()
         with self._transaction() as session:
             session.add(HandoffMessage(handoff_id=handoff_id, direction=direction, text=text,
-                                       counsellor_id=counsellor_id, at=now))  # fmt: skip
+                                       counsellor_id=counsellor_id, at=now,
+                                       to_relay=to_relay))  # fmt: skip
             session.execute(
                 update(HandoffRow).where(HandoffRow.id == handoff_id)
                 .values(last_activity_at=now),
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
+
+    # Her messages waiting for the counsellor's console
+
+    def take_relay(self, handoff_id: int) -> str | None:
+        """The handoff's relay lease (a token for :meth:`renew_relay` and
+        :meth:`release_relay`), or None while another sender holds it."""
+        now, token = self.now(), uuid.uuid4().hex
+        free = or_(HandoffRow.relay_lease_until.is_(None), HandoffRow.relay_lease_until < now)
+        with self._transaction() as session:
+            result = session.execute(
+                update(HandoffRow).where(HandoffRow.id == handoff_id, free)
+                .values(relay_holder=token, relay_lease_until=now + RELAY_LEASE),
+                execution_options={"synchronize_session": False},
+            )  # fmt: skip
+            return token if result.rowcount else None  # type: ignore[attr-defined]
+
+    def renew_relay(self, handoff_id: int, token: str) -> bool:
+        """Still ours (before each send): False when it expired and another sender took it."""
+        with self._transaction() as session:
+            result = session.execute(
+                update(HandoffRow)
+                .where(HandoffRow.id == handoff_id, HandoffRow.relay_holder == token)
+                .values(relay_lease_until=self.now() + RELAY_LEASE),
+                execution_options={"synchronize_session": False},
+            )  # fmt: skip
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_relay(self, handoff_id: int, token: str, retry: bool = False) -> None:
+        """Done; or, after a failed send, free again in :data:`RELAY_RETRY`."""
+        until = self.now() + RELAY_RETRY if retry else None
+        with self._transaction() as session:
+            session.execute(
+                update(HandoffRow)
+                .where(HandoffRow.id == handoff_id, HandoffRow.relay_holder == token)
+                .values(relay_holder=None, relay_lease_until=until),
+                execution_options={"synchronize_session": False},
+            )  # fmt: skip
+
+    def to_relay(self, handoff_id: int) -> list[tuple[int, str]]:
+        """Her messages not yet on the console, oldest first: (id, text)."""
+        statement = (
+            select(HandoffMessage.id, HandoffMessage.text)
+            .where(HandoffMessage.to_relay.is_(True), HandoffMessage.handoff_id == handoff_id)
+            .order_by(HandoffMessage.id)
+        )
+        with self._transaction() as session:
+            return [(int(message_id), text) for message_id, text in session.execute(statement)]
+
+    def relayed(self, message_id: int) -> None:
+        with self._transaction() as session:
+            session.execute(
+                update(HandoffMessage).where(HandoffMessage.id == message_id)
+                .values(to_relay=False),
+                execution_options={"synchronize_session": False},
+            )  # fmt: skip
+
+    def relay_due(self, limit: int = 20) -> list[int]:
+        """Handoffs with messages waiting for the console and no sender on them."""
+        now = self.now()
+        statement = (
+            select(HandoffMessage.handoff_id)
+            .join(HandoffRow, HandoffRow.id == HandoffMessage.handoff_id)
+            .where(HandoffMessage.to_relay.is_(True),
+                   or_(HandoffRow.relay_lease_until.is_(None),
+                       HandoffRow.relay_lease_until < now))
+            .group_by(HandoffMessage.handoff_id)
+            .order_by(HandoffMessage.handoff_id)
+            .limit(limit)
+        )  # fmt: skip
+        with self._transaction() as session:
+            return [int(handoff_id) for handoff_id in session.scalars(statement)]
 
     def claim_waiting_notice(self, handoff_id: int) -> bool:
         """True at most once per ``waiting_notice_every`` ("you are number N")."""

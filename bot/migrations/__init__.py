@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 
 HERE = Path(__file__).resolve().parent
 BASELINE = "0001"
-# What ``create_all`` made before migrations existed: a database that has one of these tables
-# and no ``alembic_version`` is stamped at the baseline instead of having it run.
+# What ``create_all`` made before migrations existed. A database with some of these tables and
+# no ``alembic_version`` runs the baseline too: it creates only the tables that are missing.
 BASELINE_TABLES = frozenset({
     "safety_alerts", "contacts", "inbound_messages", "outbound_messages",
     "delivery_status_events", "button_choices", "conversation_owners", "owner_changes",
@@ -82,26 +82,12 @@ def current(connection: Connection) -> str | None:
 def upgrade(connection: Connection, target: str = "head") -> None:
     """Upgrade the database behind ``connection`` (in a transaction the caller commits; the
     caller holds the database's migration lock). A database made by ``create_all`` before
-    migrations existed is stamped at the baseline first."""
+    migrations existed goes through the baseline like an empty one: the baseline skips the
+    tables it already has (they are what it would make), and the later revisions change them
+    as any other. Not stamping matters: a table made now from today's models would already
+    have the columns a later revision adds."""
     with _ALEMBIC:
-        cfg = config(connection)
-        if current(connection) is None:
-            tables = set(inspect(connection).get_table_names())
-            if tables & BASELINE_TABLES:
-                _complete_legacy(connection, BASELINE_TABLES - tables)
-                command.stamp(cfg, BASELINE)
-        command.upgrade(cfg, target)
-
-
-def _complete_legacy(connection: Connection, missing: set[str]) -> None:
-    """A pre-migrations database made by older code may lack some baseline tables: create
-    them as ``create_all`` did at every start then, so that the stamp tells the truth."""
-    if not missing:
-        return
-    from bot.storage import Base, _import_tables
-
-    _import_tables()
-    Base.metadata.create_all(connection, tables=[Base.metadata.tables[n] for n in missing])
+        command.upgrade(config(connection), target)
 
 
 def downgrade(connection: Connection, target: str) -> None:

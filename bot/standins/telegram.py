@@ -217,6 +217,11 @@ class TelegramStandIn(LoopbackServer):
         with self._lock:
             self._blocked.add(str(chat_id))
 
+    def unblock(self, chat_id: int | str) -> None:
+        """Messages to ``chat_id`` are delivered again."""
+        with self._lock:
+            self._blocked.discard(str(chat_id))
+
     def add_file(self, file_id: str, content: bytes) -> None:
         """Content served for ``file_id`` (a voice note, a photo) at the file URL."""
         with self._lock:
