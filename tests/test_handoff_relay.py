@@ -430,3 +430,25 @@ def test_one_relay_sender_at_a_time(parts: Parts) -> None:
     assert service.take_relay(handoff_id) is None
     service.release_relay(handoff_id, second)
     assert service.take_relay(handoff_id) is not None
+
+
+def test_a_voice_note_or_photo_reaches_the_counsellor_as_a_mark_and_she_is_asked_to_write(
+    parts: Parts,
+) -> None:
+    """Counsellors receive text only: the counsellor sees that something came, and the user
+    is told, in her language, to write it with words (nothing is silently dropped)."""
+    es = Translator("es")
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(console(parts, LUCIA, f"TAKE {handoff_id}"))
+    voice = Inbound("sms", "x", user.address, "voice", text=None)
+    assert parts.run(parts.relay.route(user, voice)) == "relayed"
+    assert f"#{handoff_id}: [voice]" in sms_to(parts, LUCIA)
+    assert sms_to(parts, user.address)[-1] == folded(es(m.MEDIA_NOT_RELAYED))
+    photo = Inbound("sms", "y", user.address, "media", text="mira esto")  # with a caption
+    told = len(sms_to(parts, user.address))
+    assert parts.run(parts.relay.route(user, photo)) == "relayed"
+    assert f"#{handoff_id}: [media] mira esto" in sms_to(parts, LUCIA)  # the words, the mark
+    assert sms_to(parts, user.address)[told:] == [folded(es(m.MEDIA_NOT_RELAYED))]
+    assert parts.run(user_says(parts, user, "es una receta")) == "relayed"
+    assert sms_to(parts, user.address)[told + 1:] == []  # text: nothing to say

@@ -17,6 +17,7 @@ JOINED = N_("handoff.joined")  # a counsellor took the conversation
 BACK_TO_BOT = N_("handoff.back_to_bot")  # the counsellor handed the conversation back
 NOBODY_FREE = N_("handoff.nobody_free")  # nobody claimed it in time: back to the bot
 IDLE_CLOSED = N_("handoff.idle_closed")  # silent too long: closed
+MEDIA_NOT_RELAYED = N_("handoff.media_not_relayed")  # a photo, voice note, file: only text goes
 FOLLOWUP = {  # sent after BACK_TO_BOT for these outcomes
     "referred": N_("handoff.followup.referred"),
     "booked": N_("handoff.followup.booked"),

@@ -54,6 +54,8 @@ SUMMARY_CHARS = 80
 TRANSCRIPT_LINES = 8
 # The user's time zone for "counsellors are back on ...", from her country.
 COUNTRY_ZONES = {"ML": "Africa/Bamako", "PE": "America/Lima", "FR": "Europe/Paris"}
+# What a counsellor cannot receive (she sees "[voice]"): the user is asked to write instead.
+NOT_TEXT = frozenset({"media", "voice", "location", "sticker", "other"})
 
 
 class TrackerHistory(Protocol):
@@ -121,13 +123,17 @@ class Relay:
         if handoff is None:  # owned without a handoff row: never leave her unanswered
             logger.warning("Conversation %s is %s with no open handoff.", contact.id, owner.state)
             return None
-        said = (text or "").strip() or f"[{kind}]"
+        said = (text or "").strip()
+        if kind in NOT_TEXT or not said:  # "[voice]", "[media] look at this": she sees it came
+            said = f"[{kind}] {said}".strip()
         with_counsellor = owner.state == COUNSELLOR and bool(owner.counsellor_id)
         await self._db(self.service.record, handoff.id, "user", said, to_relay=with_counsellor)
         await self.history.user(contact.id, said)
         category = load_lexicon().category(said)
         if category is not None:
             await self._emergency(contact, handoff, category, owner)
+        if kind in NOT_TEXT:
+            await self._say(contact.id, handoff.language, m.MEDIA_NOT_RELAYED)
         if with_counsellor:
             return "relayed" if await self.flush(handoff.id) else "relay_pending"
         await self._topic_post(handoff, f"#{handoff.id}: {said}")
