@@ -452,3 +452,24 @@ def test_a_voice_note_or_photo_reaches_the_counsellor_as_a_mark_and_she_is_asked
     assert sms_to(parts, user.address)[told:] == [folded(es(m.MEDIA_NOT_RELAYED))]
     assert parts.run(user_says(parts, user, "es una receta")) == "relayed"
     assert sms_to(parts, user.address)[told + 1:] == []  # text: nothing to say
+
+
+def test_messages_left_by_a_failed_relay_follow_a_release_into_the_topic(parts: Parts) -> None:
+    """Released back to the queue before Telegram came back: what she wrote is posted in the
+    topic, as a queued message is, once."""
+    user = new_user(parts)
+    handoff_id = ask(parts, user)
+    parts.run(fire_due(parts))
+    parts.service.claim(handoff_id, "awa")
+    topic = parts.service.get(handoff_id).topic_id
+    parts.standins.telegram.block(STAFF_CHAT)
+    assert parts.run(user_says(parts, user, "sigues?")) == "relay_pending"
+    parts.service.release(handoff_id, "awa")
+    parts.standins.telegram.unblock(STAFF_CHAT)
+    parts.clock.advance(seconds=16)
+    parts.run(parts.relay.retry_relays())
+    parts.run(parts.relay.retry_relays())
+    posts = [s["text"] for s in parts.standins.telegram.sent if s["message_thread_id"] == topic]
+    assert posts.count(f"#{handoff_id}: sigues?") == 1
+    assert parts.service.to_relay(handoff_id) == []
+    assert parts.service.owner(user.id).state == "queued"

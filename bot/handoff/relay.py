@@ -4,8 +4,8 @@ the bot, the queue or the counsellor; counsellors answer from their consoles; ti
 - With a counsellor, a user's message is kept in the transcript, marked for relay, then
   relayed to her console by :meth:`Relay.flush` (in order, one sender across instances; a
   failed send is retried by the worker, she is not asked to write again); the bot says
-  nothing. Queued, it is kept for the counsellor (and shown in the
-  Telegram topic), and the user hears "you are number N" at most every few minutes. The
+  nothing. Queued, it is kept for the counsellor (and shown in the Telegram topic), and
+  the user hears "you are number N" at most every few minutes. The
   deterministic safety check still runs on every message: an emergency while waiting gets
   the fixed reply and the numbers at once, and is flagged to the counsellors.
 - Consoles: a Telegram staff supergroup with one forum topic per handoff
@@ -170,10 +170,13 @@ class Relay:
                 handoff = await self._db(self.service.get, handoff_id)
                 counsellor = await self._holder(handoff)
                 for message_id, text in pending:
-                    if counsellor is not None:  # back in the queue: the transcript has them
+                    line = f"#{handoff_id}: {text}"
+                    if counsellor is not None:
                         if not await self._db(self.service.renew_relay, handoff_id, token):
                             return False  # the lease expired: its new holder goes on
-                        await self._to_counsellor(handoff, counsellor, f"#{handoff_id}: {text}")
+                        await self._to_counsellor(handoff, counsellor, line)
+                    elif handoff is not None and handoff.open:  # back in the queue meanwhile
+                        await self._topic_post(handoff, line)  # as a queued message is
                     await self._db(self.service.relayed, message_id)
         except Exception as error:
             logger.error("Relay of #%d to its counsellor failed (%s); retrying.", handoff_id,
