@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
+from bot.channels.config import ChannelSettings
 from bot.channels.sandbox import ENV as SANDBOX_ENV
 from bot.channels.sandbox import Sandbox, channel_stack
 from bot.local import LocalStack
@@ -122,6 +123,19 @@ def command_line(
 class StandIns:
     twilio: TwilioStandIn
     telegram: TelegramStandIn
+
+    def settings(self) -> ChannelSettings:
+        """The sandbox's channel settings, with the real clients pointed at these stand-ins."""
+        return ChannelSettings(
+            pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode(),
+            twilio_account_sid=CHANNEL_ENV["TWILIO_ACCOUNT_SID"],
+            twilio_auth_token=CHANNEL_ENV["TWILIO_AUTH_TOKEN"],
+            twilio_from=CHANNEL_ENV["TWILIO_FROM_NUMBER"],
+            twilio_api_base_url=self.twilio.base_url,
+            telegram_token=CHANNEL_ENV["TELEGRAM_BOT_TOKEN"],
+            telegram_secret=CHANNEL_ENV["TELEGRAM_WEBHOOK_SECRET"],
+            telegram_api_base_url=self.telegram.base_url,
+        )
 
 
 @pytest.fixture(scope="session")

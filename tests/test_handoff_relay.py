@@ -36,8 +36,6 @@ LUCIA, SOFIA = "+51900000101", "+33700000101"
 _phones = itertools.count(1)
 
 
-
-
 @dataclass
 class Parts:
     relay: Relay
@@ -53,16 +51,7 @@ class Parts:
 
 
 def build(engine: Engine, standins: StandIns, clock: ManualClock) -> Parts:
-    settings = ChannelSettings(
-        pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode(),
-        twilio_account_sid=CHANNEL_ENV["TWILIO_ACCOUNT_SID"],
-        twilio_auth_token=CHANNEL_ENV["TWILIO_AUTH_TOKEN"],
-        twilio_from=CHANNEL_ENV["TWILIO_FROM_NUMBER"],
-        twilio_api_base_url=standins.twilio.base_url,
-        telegram_token=CHANNEL_ENV["TELEGRAM_BOT_TOKEN"],
-        telegram_secret=CHANNEL_ENV["TELEGRAM_WEBHOOK_SECRET"],
-        telegram_api_base_url=standins.telegram.base_url,
-    )
+    settings = standins.settings()
     store = ChannelStore(engine, settings.pseudonym_key, clock)
     telegram = TelegramSender(settings, store)
     outbox = Outbox(store, {"sms": SmsSender(settings, store), "telegram": telegram})

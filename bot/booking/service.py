@@ -604,25 +604,17 @@ def _plan_import(schedule: Schedule, stored: _Stored, now: datetime) -> _ImportP
     """The change lines and what to write; a BookingError refuses the whole file."""
     plan = _ImportPlan([], [], [], [])
     for venue in schedule.venues:
-        old_venue = stored.venues.get(venue.code)
-        names = ("name", "city", "country", "timezone")
-        if old_venue is None:
-            plan.lines.append(f"add venue {venue.code}")
-        elif fields := [n for n in names if getattr(old_venue, n) != getattr(venue, n)]:
-            plan.lines.append(f"update venue {venue.code}: {', '.join(fields)}")
-        else:
-            continue
-        plan.venues.append(venue)
+        line = _plan_line("venue", stored.venues.get(venue.code), venue,
+                          ("name", "city", "country", "timezone"))  # fmt: skip
+        if line:
+            plan.lines.append(line)
+            plan.venues.append(venue)
     for workshop in schedule.workshops:
-        old_workshop = stored.workshops.get(workshop.code)
-        names = ("topic", "facilitator_role", "languages")
-        if old_workshop is None:
-            plan.lines.append(f"add workshop {workshop.code}")
-        elif fields := [n for n in names if _value(old_workshop, n) != getattr(workshop, n)]:
-            plan.lines.append(f"update workshop {workshop.code}: {', '.join(fields)}")
-        else:
-            continue
-        plan.workshops.append(workshop)
+        line = _plan_line("workshop", stored.workshops.get(workshop.code), workshop,
+                          ("topic", "facilitator_role", "languages"))  # fmt: skip
+        if line:
+            plan.lines.append(line)
+            plan.workshops.append(workshop)
     for spec in schedule.sessions:
         change = _plan_session(spec, schedule, stored, now)
         plan.lines += _plan_lines(change)
@@ -836,8 +828,17 @@ def _new_reference(session: Session) -> str:
             return reference
 
 
-def _value(workshop: Workshop, name: str) -> Any:
-    value = getattr(workshop, name)
+def _plan_line(kind: str, old: Any, new: Any, names: tuple[str, ...]) -> str | None:
+    """"add venue v-paris", "update venue v-paris: name", or None when nothing changed."""
+    if old is None:
+        return f"add {kind} {new.code}"
+    fields = [n for n in names if _value(old, n) != getattr(new, n)]
+    return f"update {kind} {new.code}: {', '.join(fields)}" if fields else None
+
+
+def _value(row: Any, name: str) -> Any:
+    """A stored field as the schedule file spells it (a workshop's languages: a tuple)."""
+    value = getattr(row, name)
     return tuple(value.split(",")) if name == "languages" else value
 
 

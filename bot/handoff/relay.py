@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -97,6 +98,7 @@ class Relay:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event | None = None
     _worker: asyncio.Task[None] | None = None
+    _relays_looked_at: float = 0.0  # monotonic: the worker's last look for left relays
 
     async def _db(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(work, *args, **kwargs)
@@ -473,7 +475,9 @@ class Relay:
                         logger.error("Handoff timer %s #%d failed (%s).", timer.kind,
                                      timer.handoff_id, type(error).__name__)  # fmt: skip
                     await self._db(self.service.done, timer.id)
-                await self.retry_relays()
+                if time.monotonic() - self._relays_looked_at >= POLL_S:  # not after every turn
+                    self._relays_looked_at = time.monotonic()
+                    await self.retry_relays()
                 due = await self._db(self.service.next_due)
             except Exception as error:
                 logger.error("Handoff timers: %s; retrying.", type(error).__name__)
