@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help run test pytest train validate lint eval eval-language bench-channels bench-handoff counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
+.PHONY: help run test pytest train validate lint eval eval-language bench-channels bench-handoff bench-safety counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -70,6 +70,9 @@ bench-channels: train ## webhook acknowledgement time (p50/p95) while turns run,
 
 bench-handoff: train ## time from a request for a person to the counsellors' notification (p50/p95)
 	$(PY) -m bot bench-handoff
+
+bench-safety: train ## an emergency while a counsellor holds the conversation: to her numbers (p50/p95)
+	$(PY) -m bot bench-safety
 
 sms-report: catalogs ## SMS segments of every catalog entry as the SMS channel sends it
 	$(PY) -m bot sms-report

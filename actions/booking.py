@@ -152,7 +152,7 @@ class ValidateBookingForm(FormValidationAction):
             return {CONFIRM: "no"}
         if value is None:
             return {CONFIRM: None}
-        answer = dialogue.yes_no(str(value))
+        answer = menu.yes_no(str(value))
         if answer is None:
             if dialogue.wants_to_stop(str(value or "")):
                 return {CONFIRM: "no"}

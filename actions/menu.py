@@ -78,7 +78,9 @@ class ActionHelp(ShowMenu, Action):
 
 
 class ActionFallback(ShowMenu, Action):
-    """Low confidence: say so and offer the menu rather than guess.
+    """Low confidence: an answer to the menu she was shown, written in words ("espagnol",
+    "ateliers", "parler"), runs its option; anything else gets that menu again, or the main
+    menu, rather than a guess.
 
     Also Rasa's core fallback (no rule applies): it then ends the turn itself, because
     nothing else would and Rasa would run it again until its action limit.
@@ -90,8 +92,15 @@ class ActionFallback(ShowMenu, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        if failed_twice(tracker):
+        shown = tracker.get_slot(menu.MENU_SLOT)
+        text = str((tracker.latest_message or {}).get("text") or "")
+        number = menu.chosen_option(shown, text) if shown in menu.MENUS else None
+        if number is not None and menu.resolve(shown, number) is not None:
+            events = await run_option(dispatcher, tracker, shown, number)
+        elif failed_twice(tracker) or shown == "not_understood":
             events = show_menu(dispatcher, tracker, "not_understood")
+        elif shown in menu.MENUS and shown != "main":
+            events = show_menu(dispatcher, tracker, shown, self.intro)  # the question again
         else:
             events = await super().run(dispatcher, tracker, domain)
         return [*events, FollowupAction("action_listen")]
@@ -129,18 +138,27 @@ class ActionChooseOption(Action):
         if name not in menu.MENUS:
             return show_menu(dispatcher, tracker, "main")
         option_entity = next(tracker.get_latest_entity_values("option"), None)
-        number = menu.chosen_number(str(option_entity or tracker.latest_message.get("text", "")))
-        option = menu.resolve(name, number)
-        if option is None:
+        text = str(option_entity or tracker.latest_message.get("text", ""))
+        number = menu.chosen_option(name, text)
+        if menu.resolve(name, number) is None:
             count = len(menu.MENUS[name])
             return show_menu(dispatcher, tracker, name, "utter_option_invalid", count=count)
-        slots = dict(option.slots)
-        events: list[EventType] = [SlotSet(slot, value) for slot, value in slots.items()]
-        # Rendered with the slots the option sets (a new language): its events apply later.
-        if option.opens:
-            return [*events, *show_menu(dispatcher, tracker, option.opens, slots=slots)]
-        if option.handler:
-            return [*events, *await HANDLERS[option.handler](dispatcher, tracker, slots)]
-        dispatcher.utter_message(response=option.response, slots=slots)
-        # The menu stays open ("2" then "4" both work), unless the option changed a setting.
-        return [*events, SlotSet(menu.MENU_SLOT, None)] if events else events
+        return await run_option(dispatcher, tracker, name, number)
+
+
+async def run_option(
+    dispatcher: CollectingDispatcher, tracker: Tracker, name: str, number: int | None
+) -> list[EventType]:
+    """Option ``number`` of menu ``name`` (it exists): its slots, then what it does."""
+    option = menu.resolve(name, number)
+    assert option is not None
+    slots = dict(option.slots)
+    events: list[EventType] = [SlotSet(slot, value) for slot, value in slots.items()]
+    # Rendered with the slots the option sets (a new language): its events apply later.
+    if option.opens:
+        return [*events, *show_menu(dispatcher, tracker, option.opens, slots=slots)]
+    if option.handler:
+        return [*events, *await HANDLERS[option.handler](dispatcher, tracker, slots)]
+    dispatcher.utter_message(response=option.response, slots=slots)
+    # The menu stays open ("2" then "4" both work), unless the option changed a setting.
+    return [*events, SlotSet(menu.MENU_SLOT, None)] if events else events

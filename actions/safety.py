@@ -1,23 +1,33 @@
-"""Emergencies: the fixed reply of the category, the country's verified numbers, an alert."""
+"""Emergencies: the fixed reply of the category, the country's verified numbers, an alert.
+
+When the channel does not tell her country (Telegram, the terminal), a form asks it: the
+form reads every answer, whatever the classifier thinks of it ("Pérou", "je suis à Lyon",
+"vivo en Cusco", "n bɛ Segu", "2"), and an answer it cannot place gets the question again,
+with the numbered list: during an emergency she gets nothing but the question, and "another
+country" is always one of its answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import show_menu
 from actions.handoff import request_handoff
 from bot import menu, safety
+from bot.channels.store import remember_country
+from bot.countries import PROGRAMME
 from bot.i18n import Translator
 from bot.i18n.language import LANGUAGE_SLOT
 from bot.storage import engine_from_env
 
 CATEGORY_SLOT = "emergency_category"
 PRIORITY_SLOT = "handoff_priority"
+ANSWER_SLOT, TRIES_SLOT = "country_answer", "country_tries"
+COUNTRY_FORM = "country_form"
 
 
 async def send_numbers(
@@ -27,10 +37,9 @@ async def send_numbers(
     none (no number is shown that was not verified)."""
     country = slots.get(menu.COUNTRY_SLOT) or tracker.get_slot(menu.COUNTRY_SLOT)
     category = slots.get(CATEGORY_SLOT) or tracker.get_slot(CATEGORY_SLOT) or safety.GENERAL
-    translate = Translator(slots.get(LANGUAGE_SLOT) or tracker.get_slot(LANGUAGE_SLOT))
-    numbers = safety.numbers_for(country, category)
-    if numbers:
-        listed = ", ".join(f"{n.number} ({translate(n.label_key)})" for n in numbers)
+    language = slots.get(LANGUAGE_SLOT) or tracker.get_slot(LANGUAGE_SLOT)
+    listed = safety.numbers_listed(country, category, language)
+    if listed:
         dispatcher.utter_message(response="utter_emergency_numbers", numbers=listed, slots=slots)
     else:
         dispatcher.utter_message(response="utter_emergency_go_now", slots=slots)
@@ -40,8 +49,12 @@ async def send_numbers(
 async def send_numbers_then_handoff(
     dispatcher: CollectingDispatcher, tracker: Tracker, slots: dict[str, Any]
 ) -> list[EventType]:
-    """The country menu's answer: the numbers, then the priority handoff the emergency
-    marked (asked only now, so that her answer to the menu reached the bot)."""
+    """Her country known: the numbers, then the priority handoff the emergency marked
+    (asked only now, so that her answer to the question reached the bot). A programme
+    country is kept with her contact, for the next time and for the relay."""
+    country = slots.get(menu.COUNTRY_SLOT)
+    if country in PROGRAMME:
+        await asyncio.to_thread(remember_country, engine_from_env(), tracker.sender_id, country)
     events = await send_numbers(dispatcher, tracker, slots)
     if tracker.get_slot(PRIORITY_SLOT):
         events += await request_handoff(dispatcher, tracker, "emergency", slots)
@@ -49,18 +62,23 @@ async def send_numbers_then_handoff(
 
 
 def channel_country(tracker: Tracker) -> str | None:
-    """The country the channel knows (an SMS number's calling code), from the metadata of
-    the latest message: the numbers then come at once, without asking."""
+    """The country the channel knows (an SMS number's calling code, or the country she gave
+    before), from the metadata of the latest message: the numbers then come at once."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             country = (event.get("metadata") or {}).get("country")
-            return country if country in safety.COUNTRIES else None
+            return country if country in PROGRAMME else None
     return None
 
 
+def _category(tracker: Tracker) -> str:
+    category = ((tracker.latest_message or {}).get("safety") or {}).get("category")
+    return category if category in safety.RESPONSES else safety.GENERAL
+
+
 class ActionEmergency(Action):
-    """First reply to an emergency: fixed text, numbers (or the country question, once),
-    an alert row for review and the mark for a priority counsellor handoff."""
+    """First reply to an emergency: fixed text, numbers (or the country question), an alert
+    row for review and the mark for a priority counsellor handoff."""
 
     def name(self) -> str:
         return "action_emergency"
@@ -68,11 +86,10 @@ class ActionEmergency(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        message = tracker.latest_message or {}
-        category = (message.get("safety") or {}).get("category") or safety.GENERAL
-        if category not in safety.RESPONSES:
-            category = safety.GENERAL
-        language = tracker.get_slot(LANGUAGE_SLOT) or message.get("language")
+        category = _category(tracker)
+        language = tracker.get_slot(LANGUAGE_SLOT) or (tracker.latest_message or {}).get(
+            "language"
+        )
         country = tracker.get_slot(menu.COUNTRY_SLOT) or channel_country(tracker)
         await asyncio.to_thread(
             safety.record_alert, engine_from_env(), tracker.sender_id, category, language, country
@@ -85,4 +102,67 @@ class ActionEmergency(Action):
             events += await send_numbers(dispatcher, tracker, slots)
             # A counsellor, first in the queue (the numbers were given first).
             return [*events, *await request_handoff(dispatcher, tracker, "emergency", slots)]
-        return [*events, *show_menu(dispatcher, tracker, "country", slots=slots)]
+        return [*events, SlotSet(ANSWER_SLOT, None), SlotSet(TRIES_SLOT, 0.0),
+                SlotSet(menu.MENU_SLOT, None), FollowupAction(COUNTRY_FORM)]  # fmt: skip
+
+
+class ActionAskCountryAnswer(Action):
+    """The country question with its numbered list; after an answer it could not place,
+    the same question said again ("I did not understand where you are...")."""
+
+    def name(self) -> str:
+        return "action_ask_country_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        again = bool(tracker.get_slot(TRIES_SLOT))
+        buttons = [{"title": title, "payload": payload}
+                   for title, payload in menu.country_choices(
+                       Translator(tracker.get_slot(LANGUAGE_SLOT)))]  # fmt: skip
+        response = "utter_emergency_ask_country_again" if again else "utter_emergency_ask_country"
+        dispatcher.utter_message(response=response, buttons=buttons)
+        return []
+
+
+class ValidateCountryForm(FormValidationAction):
+    """Reads her answer: a number, a button, a country, a city or a sentence."""
+
+    def name(self) -> str:
+        return "validate_country_form"
+
+    async def validate_country_answer(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        if value is None:
+            return {ANSWER_SLOT: None}
+        message = tracker.latest_message or {}
+        entities = {e.get("entity"): e.get("value") for e in message.get("entities") or []}
+        if str(value).startswith("/"):  # a button of another menu pressed now: not an answer
+            shown = entities.get("menu") == "country"
+            country = menu.country_answer(str(entities.get("option"))) if shown else None
+        else:
+            country = menu.country_answer(str(value))
+        if country is None:
+            return {ANSWER_SLOT: None, TRIES_SLOT: (tracker.get_slot(TRIES_SLOT) or 0.0) + 1}
+        found: dict[str, Any] = {ANSWER_SLOT: str(value), menu.COUNTRY_SLOT: country,
+                                 TRIES_SLOT: 0.0}  # fmt: skip
+        if (message.get("safety") or {}).get("category"):  # she said more about the danger
+            found[CATEGORY_SLOT] = _category(tracker)
+        return found
+
+
+class ActionEmergencyNumbers(Action):
+    """The country form is filled: the numbers, then the priority handoff."""
+
+    def name(self) -> str:
+        return "action_emergency_numbers"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        slots = {menu.COUNTRY_SLOT: tracker.get_slot(menu.COUNTRY_SLOT),
+                 CATEGORY_SLOT: tracker.get_slot(CATEGORY_SLOT)}  # fmt: skip
+        events = await send_numbers_then_handoff(dispatcher, tracker, slots)
+        return [SlotSet(ANSWER_SLOT, None), SlotSet(TRIES_SLOT, 0.0), *events]

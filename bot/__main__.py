@@ -2,7 +2,8 @@
 
 Commands: ``train``, ``run`` (the local stack and a terminal chat), ``chat`` (against a
 running stack), ``counsellor`` (the local counsellor console), ``counsellors`` (the
-registry), ``validate``, ``eval``, ``eval-language``, ``i18n-review``, benchmarks.
+registry), ``handoff`` (supervising handoffs), ``booking``, ``validate``, ``eval``,
+``eval-language``, ``i18n-review``, benchmarks.
 """
 
 from __future__ import annotations
@@ -217,6 +218,16 @@ def _bench_handoff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _bench_safety(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.safety.bench import run_bench
+    from bot.training import ensure_model
+
+    ensure_model(settings.model)
+    result = run_bench(settings.model, rate=args.rate, count=args.count)
+    print("\n".join(result.lines()))
+    return 0 if not result.missing else 1
+
+
 def _phone(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.phone import phone_chat
     from bot.local import StackError
@@ -281,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     from bot.booking.cli import add_commands as add_booking_commands
 
     add_booking_commands(commands)
+    from bot.handoff.supervision import add_commands as add_handoff_commands
+
+    add_handoff_commands(commands)
     commands.add_parser("validate", help="rasa data validate, strict").set_defaults(
         func=_validate
     )
@@ -308,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     bench_handoff.add_argument("--rate", type=float, default=0.5, help="requests per second")
     bench_handoff.add_argument("--count", type=int, default=40, help="requests in all")
     bench_handoff.set_defaults(func=_bench_handoff)
+    bench_safety = commands.add_parser(
+        "bench-safety", help="an emergency while a counsellor holds the conversation: to "
+        "her numbers, to the counsellor's warning (p50/p95)")  # fmt: skip
+    bench_safety.add_argument("--rate", type=float, default=1.0, help="emergencies per second")
+    bench_safety.add_argument("--count", type=int, default=20, help="users, each with one")
+    bench_safety.set_defaults(func=_bench_safety)
     phone = commands.add_parser(
         "phone", help="text the assistant by SMS through a local Twilio stand-in"
     )

@@ -1,9 +1,11 @@
 """Data files people edit by hand (schedules, the counsellor registry): read them or say
-clearly where they are wrong, without a traceback."""
+clearly where they are wrong, without a traceback; and the plain tables staff commands
+print."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +43,12 @@ def languages_of(raw: object, where: str) -> tuple[str, ...]:
         if language in languages[:n]:
             raise ValueError(f"{where}: language {language!r} is listed twice")
     return languages
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart."""
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]

@@ -1,9 +1,13 @@
-"""Numbered menus that work on any phone and in any language.
+"""Numbered menus and questions that work on any phone and in any language.
 
 A menu is a list of options; the user answers with a digit ("2"), a number word ("deux",
-"dos", "fila"), a button (Telegram, REST clients) or by writing what she wants. Which menu
-a bare number refers to is the ``menu`` slot, set whenever a menu is shown, so that "2"
-means "workshops" after the main menu and "Español" after the language menu.
+"dos", "fila"), a button (Telegram, REST clients) or in words: an option's own words in any
+of the three languages, without accents, with a small typo ("espagnol", "bamanan",
+"ateliers", "hablar"), and for the country question a country, a city or a sentence
+(:func:`bot.countries.country_named`). Which menu a bare number refers to is the ``menu``
+slot, set whenever a menu is shown, so that "2" means "workshops" after the main menu and
+"Español" after the language menu. Yes/no questions read "oui", "si", "awɔ", "non"...
+(:func:`yes_no`).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.countries import OTHER, country_named
 from bot.i18n import N_
-from bot.i18n.language import CANDIDATE_SLOT, LANGUAGE_SLOT, STREAK_SLOT
-from bot.nlu.normalise import words
+from bot.i18n.language import CANDIDATE_SLOT, LANGUAGE_NAMES, LANGUAGE_SLOT, STREAK_SLOT
+from bot.nlu.normalise import near, words
 
 MENU_SLOT = "menu"
 COUNTRY_SLOT = "country"
@@ -48,6 +53,11 @@ def _country(label: str, code: str) -> Option:
     return Option(label, handler="emergency_numbers", slots={COUNTRY_SLOT: code})
 
 
+# The country question of an emergency (asked in a form, or by the relay during a handoff).
+ASK_COUNTRY = N_("emergency.ask_country")
+ASK_COUNTRY_AGAIN = N_("emergency.ask_country_again")  # an answer it could not place
+
+
 # What each menu shows above its options (a response name).
 INTROS: dict[str, str] = {
     "main": "utter_help",
@@ -68,11 +78,13 @@ MENUS: dict[str, tuple[Option, ...]] = {
         _language(N_("language.es"), "es"),
         _language(N_("language.bm"), "bm"),
     ),
-    # Asked once, in an emergency, when the channel did not tell the country.
+    # Asked once, in an emergency, when the channel did not tell the country. "Another
+    # country" gets where to go now: nobody is kept on a question she cannot answer.
     "country": (
         _country(N_("country.ml"), "ML"),
         _country(N_("country.pe"), "PE"),
         _country(N_("country.fr"), "FR"),
+        _country(N_("country.other"), OTHER),
     ),
     # After the second message in a row the assistant did not understand (issue 5).
     "not_understood": (
@@ -95,6 +107,27 @@ NUMBER_WORDS: dict[str, int] = {
 }
 _DIGITS = re.compile(r"^\d{1,2}$")
 
+# An option's own words, normalised, in the three languages (its label's words count too).
+_HEALTH = "sante salud keneya question questions pregunta preguntas nyininkali"
+_WORKSHOPS = "atelier ateliers taller talleres kalan"
+_PERSON = "parler personne conseillere hablar persona consejera kuma mogo"
+_LANGUAGE = "langue langues idioma idiomas lengua kan"
+OPTION_WORDS: dict[str, tuple[str, ...]] = {
+    "main": (_HEALTH, _WORKSHOPS, _PERSON, _LANGUAGE),
+    "language": tuple(
+        " ".join(n for n, c in LANGUAGE_NAMES.items() if c == code) for code in ("fr", "es", "bm")
+    ),
+    "not_understood": (_PERSON, _HEALTH, _LANGUAGE),
+}
+MAX_ANSWER_WORDS = 6  # longer is a question or a story, not an answer to a menu
+
+YES = frozenset({"oui", "ouii", "ouai", "ouais", "wi", "ui", "ok", "okay", "oki", "dac", "dacc",
+                 "daccord", "accord", "volontiers", "yes", "yep", "si", "sii", "sip", "claro",
+                 "vale", "dale", "confirme", "confirmo", "confirmer", "awo", "owo", "ayiwa",
+                 "sonna", "nsonna"})  # fmt: skip
+NO = frozenset({"non", "nan", "nn", "no", "nop", "nope", "ayi", "ayii", "pas", "jamais",
+                "nunca"})  # fmt: skip
+
 
 def chosen_number(text: str) -> int | None:
     """The one number a reply names ("2", "le 2 stp", "dos", "a filanan"), else ``None``."""
@@ -102,6 +135,53 @@ def chosen_number(text: str) -> int | None:
     if not found:
         found = {NUMBER_WORDS[w] for w in words(text) if w in NUMBER_WORDS}
     return found.pop() if len(found) == 1 else None
+
+
+def chosen_option(menu: str, text: str) -> int | None:
+    """The option (1-based) a short written answer to ``menu`` names: its number, or the
+    words of exactly one option (a typo allowed in long words); else ``None``."""
+    number = chosen_number(text)
+    if number is not None:
+        return number
+    if menu == "country":
+        code = country_named(text)
+        codes = [o.slots.get(COUNTRY_SLOT) for o in MENUS["country"]]
+        return codes.index(code) + 1 if code in codes else None
+    typed = words(text)
+    if not typed or len(typed) > MAX_ANSWER_WORDS:
+        return None
+    found = {
+        n
+        for n, option_words in enumerate(OPTION_WORDS.get(menu, ()), start=1)
+        if any(near(word, option_words.split()) for word in typed)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def country_answer(text: str) -> str | None:
+    """The country code an answer to the country question gives (ML, PE, FR, ``other``):
+    "2", "deux", "Pérou", "je suis à Lyon", "n bɛ Segu"; ``None`` when it gives none."""
+    number = chosen_option("country", text)
+    option = resolve("country", number)
+    return option.slots.get(COUNTRY_SLOT) if option else None
+
+
+def country_choices(translate: Callable[[str], str]) -> list[tuple[str, str]]:
+    """The country question's buttons: (title, payload), the payload the option's number,
+    so that an SMS digit, a Telegram button and a written answer all read the same."""
+    return [(translate(o.label), str(n)) for n, o in enumerate(MENUS["country"], start=1)]
+
+
+def yes_no(reply: str) -> bool | None:
+    """True for yes (or 1), False for no (or 2), None when it is neither ("oui", "sii",
+    "claro", "awɔ", "d'accord"; "non merci", "ayi")."""
+    tokens = set(words(reply))
+    number = chosen_number(reply)
+    if tokens & YES or number == 1:
+        return not tokens & NO or number == 1
+    if tokens & NO or number == 2:
+        return False
+    return None
 
 
 def resolve(menu: str | None, number: int | None) -> Option | None:

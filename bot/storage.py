@@ -188,9 +188,9 @@ def _import_tables() -> None:
     import bot.booking.models
     import bot.booking.notices
     import bot.channels.store
+    import bot.handoff.models
     import bot.handoff.ownership
-    import bot.handoff.registry
-    import bot.handoff.service  # noqa: F401
+    import bot.handoff.registry  # noqa: F401
 
 
 @functools.lru_cache(maxsize=4)

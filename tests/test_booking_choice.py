@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from bot.booking.choice import resolve
-from bot.booking.dialogue import wants_to_stop, yes_no
+from bot.booking.dialogue import wants_to_stop
+from bot.menu import yes_no
 
 
 @dataclass(frozen=True)

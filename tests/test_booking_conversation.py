@@ -147,8 +147,11 @@ def test_a_booking_can_be_left_and_an_emergency_interrupts_it(
     chat.expect(ASK["es"], "utter_booking_list", language="es")
     replies = chat.say("ya no aguanto, me quiero matar")
     sent = [e["metadata"].get("utter_action") for e in chat.new_bot_events()]
-    assert sent[0] == "utter_emergency_suicide", sent
-    assert replies and chat.tracker().get("active_loop", {}).get("name") in (None, "")
+    assert sent == ["utter_emergency_suicide", "utter_emergency_ask_country"], sent
+    # The booking is left; the question now open is where she is (the REST channel does
+    # not tell her country).
+    assert replies and chat.tracker().get("active_loop", {}).get("name") == "country_form"
+    assert bookings_of(schedule, chat.sender) == []
 
 
 def test_a_reminder_due_while_the_server_was_down_goes_out_once_after_it_is_back(

@@ -18,12 +18,12 @@ from bot.channels.sms import (
     OPTED_OUT,
     START_WORDS,
     STOP_WORDS,
-    country_of,
     keyword,
     media_kind,
 )
 from bot.channels.telegram import command_payload, inbound_from_update
 from bot.channels.text import TELEGRAM_LIMIT, numbered, sms_fits, split_text, telegram_fits
+from bot.countries import country_of_phone
 from bot.i18n import Translator
 from bot.sms import encode
 
@@ -72,10 +72,10 @@ def test_keywords_are_whole_messages_without_accents(text: str, word: str) -> No
 
 
 def test_country_from_the_phone_number() -> None:
-    assert country_of("+22376000000") == "ML"
-    assert country_of("+51987654321") == "PE"
-    assert country_of("+33612345678") == "FR"
-    assert country_of("+15550001111") is None
+    assert country_of_phone("+22376000000") == "ML"
+    assert country_of_phone("+51987654321") == "PE"
+    assert country_of_phone("+33612345678") == "FR"
+    assert country_of_phone("+15550001111") is None
 
 
 def test_media_kinds() -> None:

@@ -32,8 +32,9 @@ class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, list[str]]] = []
 
-    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> None:
+    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> bool:
         self.sent.append((contact.address, text, [b.title for b in buttons]))
+        return True
 
 
 @pytest.fixture()

@@ -133,6 +133,19 @@ def test_language_menu_switches_by_number(stack: LocalStack) -> None:
     chat.expect("salut", "utter_greet", language="bm")
 
 
+def test_the_language_menu_reads_words_and_asks_again_what_it_cannot_place(
+    stack: LocalStack,
+) -> None:
+    """Never the general fallback for an answer to a question: the same menu again."""
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    chat.expect("4", "utter_language_menu", language="fr")
+    replies = chat.expect("gloubi boulga", "utter_fallback", language="fr")
+    assert [b["title"] for b in replies[0]["buttons"]] == ["Français", "Español", "Bamanankan"]
+    chat.expect("espagnol", "utter_language_changed", language="es")
+    assert chat.slot("language") == "es"
+
+
 def test_a_button_press_names_its_menu(stack: LocalStack) -> None:
     """An old keyboard pressed later still means what it showed."""
     chat = Conversation(stack)

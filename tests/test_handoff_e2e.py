@@ -9,8 +9,11 @@ The counsellors are the sandbox's (``bot/handoff/counsellors.sandbox.yml``, alwa
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bot import PROJECT_ROOT
 from bot.channels.sandbox import Sandbox, post
 from bot.handoff import messages as m
 from bot.i18n import Translator
@@ -200,13 +204,17 @@ def test_telegram_user_to_an_sms_counsellor_and_back(channels: Sandbox) -> None:
 
     seen = len(to_chat(channels, chat))
     telegram(channels, chat, "tengo miedo, mi pareja me pega")
-    # The safety check still runs: the counsellor is warned first; the user, who is with a
-    # person, does not get the bot's emergency text over her counsellor's words.
+    # The safety check answers her with a person too: the counsellor is warned first, the
+    # user gets the fixed reply and, Telegram not telling her country, the question.
     wait_for(lambda: f"#{handoff_id}: tengo miedo, mi pareja me pega" in channels.sms_to(LUCIA))
     lucia = channels.sms_to(LUCIA)
     flag = lucia.index(folded(es(m.EMERGENCY_FLAG, id=handoff_id)))
     assert flag < lucia.index(f"#{handoff_id}: tengo miedo, mi pareja me pega")
-    assert len(to_chat(channels, chat)) == seen
+    assert to_chat(channels, chat)[seen:] == [es("emergency.violence"),
+                                              es("emergency.ask_country")]  # fmt: skip
+    telegram(channels, chat, "vivo en Lima")
+    wait_for(lambda: safety_numbers("violence", "es", "PE") in to_chat(channels, chat))
+    wait_for(lambda: f"#{handoff_id}: vivo en Lima" in channels.sms_to(LUCIA))
     sms(channels, LUCIA, f"#{handoff_id} Te escucho. Estas en un lugar seguro ahora?")
     wait_for(lambda: "Te escucho. Estas en un lugar seguro ahora?" in to_chat(channels, chat))
     sms(channels, LUCIA, f"DONE {handoff_id} referred")
@@ -295,11 +303,13 @@ def test_thirty_handoffs_four_counsellors_nothing_lost_duplicated_or_misrouted(
         list(pool.map(converse, users))
 
     def counsellor_inbox(user: dict[str, Any]) -> list[str]:
+        """Her lines as her counsellor reads them (what waited for the relay's budget goes
+        out together, one line each)."""
         name = user["counsellor"]
         if name in tg_ids:
             texts = topic_lines(channels, thread_of(user))
         else:
-            texts = channels.sms_to(phones[name])
+            texts = [line for t in channels.sms_to(phones[name]) for line in t.split("\n")]
         return [t for t in texts if t.startswith(f"#{user['handoff']}: u")]
 
     for user in users:
@@ -434,3 +444,206 @@ def test_two_misunderstandings_offer_a_person_and_parler_asks_for_one(
     second, _ = handoff_of(channels, phone)
     assert db(channels, "SELECT reason FROM handoffs WHERE id = ?", second) == [("asked",)]
     close_by_sms(channels, SOFIA, second, conversation)
+
+
+# Issue 12: safety that holds in every state ---------------------------------------------
+
+FATOU, NADIA, INES = 500003, "+22370000199", "+22370000198"  # two supervisors; Ines leaves
+
+
+def sms_at(channels: Sandbox, phone: str) -> list[tuple[float, str]]:
+    """(time the stand-in took it, text) of every SMS to ``phone``."""
+    return [(m["at"], m["body"]) for m in channels.twilio.messages if m["to"] == phone]
+
+
+def request_and_take(channels: Sandbox, phone: str, ask: str, counsellor: str) -> tuple[int, str]:
+    sms(channels, phone, ask)
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
+                                        handoff_of(channels, phone), what="a handoff")
+    wait_for(lambda: [t for t in channels.sms_to(counsellor) if f"TAKE {handoff_id}" in t],
+             what="the counsellor's notification")  # fmt: skip
+    sms(channels, counsellor, f"TAKE {handoff_id}")
+    wait_for(lambda: owner(channels, conversation)[0] == "counsellor", what="the claim")
+    return handoff_id, conversation
+
+
+def test_an_emergency_with_a_counsellor_gets_her_numbers_in_under_two_seconds(
+    channels: Sandbox,
+) -> None:
+    """The counsellor is warned first; the user gets the fixed reply and her country's
+    numbers at once, then her words reach the counsellor."""
+    es = Translator("es")
+    phone = f"+5190800{next(_numbers):04d}"  # Peru
+    handoff_id, conversation = request_and_take(channels, phone, "quiero hablar con alguien",
+                                                LUCIA)  # fmt: skip
+    said = "ya no aguanto mas, me voy a matar"
+    numbers = folded(safety_numbers("suicide", "es", "PE"))
+    posted = time.time()
+    sms(channels, phone, said)
+    wait_for(lambda: numbers in channels.sms_to(phone), timeout=10, what="her numbers")
+    at = dict((text, when) for when, text in reversed(sms_at(channels, phone)))
+    assert at[numbers] - posted < 2.0, f"numbers after {at[numbers] - posted:.2f} s"
+    reply = next(t for t in channels.sms_to(phone) if t.startswith(
+        folded(es("emergency.suicide"))[:30]))  # fmt: skip
+    assert at[reply] <= at[numbers]
+    relayed = f"#{handoff_id}: {said}"
+    wait_for(lambda: relayed in channels.sms_to(LUCIA), what="the relay")
+    lucia = dict((text, when) for when, text in reversed(sms_at(channels, LUCIA)))
+    flag = folded(es(m.EMERGENCY_FLAG, id=handoff_id))
+    assert lucia[flag] <= at[reply] <= lucia[relayed]
+    assert db(channels, "SELECT priority FROM handoffs WHERE id = ?", handoff_id) == [(1,)]
+    sms(channels, LUCIA, f"DONE {handoff_id} referred")
+    wait_for(lambda: owner(channels, conversation) == ("bot", None))
+
+
+def safety_numbers(category: str, language: str, country: str) -> str:
+    from bot.safety import numbers_line
+
+    return numbers_line(category, language, country)
+
+
+@pytest.mark.parametrize(
+    ("language", "emergency", "unplaced", "answer", "country", "category"),
+    [
+        ("fr", "j ai envie de mourir", "euh je sais pas trop", "je suis à Lyon", "FR",
+         "suicide"),
+        ("es", "me quiero matar", "no se", "Perú", "PE", "suicide"),
+        ("bm", "n b'a fe ka n yere faga", "n t'a don", "n bɛ Segu", "ML", "suicide"),
+    ],
+)  # fmt: skip
+def test_her_country_answered_in_words_on_telegram(
+    channels: Sandbox, language: str, emergency: str, unplaced: str, answer: str, country: str,
+    category: str,
+) -> None:  # fmt: skip
+    """Telegram does not tell her country: the assistant asks, reads a country or a city
+    in words in her language, asks again (and only that) when it cannot place an answer,
+    then gives the numbers and opens a priority handoff."""
+    translate = Translator(language)
+    chat = 886_000 + next(_numbers)
+    telegram(channels, chat, {"fr": "bonjour", "es": "hola", "bm": "i ni ce"}[language])
+    wait_for(lambda: to_chat(channels, chat), what="the greeting")
+    seen = len(to_chat(channels, chat))
+    telegram(channels, chat, emergency)
+    question = translate("emergency.ask_country")
+    wait_for(lambda: question in to_chat(channels, chat)[seen:], what="the country question")
+    keyboard = [s for s in channels.telegram.sent if s["chat_id"] == chat][-1]["reply_markup"]
+    assert len(keyboard["inline_keyboard"]) == 4  # Mali, Peru, France, another country
+    seen = len(to_chat(channels, chat))
+    telegram(channels, chat, unplaced)
+    again = translate("emergency.ask_country_again")
+    wait_for(lambda: to_chat(channels, chat)[seen:] == [again], what="the question again")
+    time.sleep(0.5)
+    assert to_chat(channels, chat)[seen:] == [again]  # the question, and nothing else
+    telegram(channels, chat, answer)
+    numbers = safety_numbers(category, language, country)
+    wait_for(lambda: numbers in to_chat(channels, chat), what="her numbers")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, str(chat))[0] and
+                                        handoff_of(channels, str(chat)), what="a handoff")
+    assert db(channels, "SELECT reason, priority FROM handoffs WHERE id = ?", handoff_id) == [
+        ("emergency", 1)]
+    assert db(channels, "SELECT country FROM contacts WHERE id = ?", conversation) == [(country,)]
+    sms(channels, NADIA, f"TAKE {handoff_id}")
+    sms(channels, NADIA, f"DONE {handoff_id} referred")
+    wait_for(lambda: owner(channels, conversation) == ("bot", None))
+
+
+def test_a_supervisor_closes_a_handoff_whose_counsellor_vanished(channels: Sandbox) -> None:
+    fr = Translator("fr")
+    phone = f"+2237610{next(_numbers):04d}"
+    sms(channels, phone, "je veux parler a quelqu un")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, phone)[0] and
+                                        handoff_of(channels, phone), what="a handoff")
+    thread = wait_for(lambda: db(channels, "SELECT topic_id FROM handoffs WHERE id = ?",
+                                 handoff_id)[0][0], what="the topic")  # fmt: skip
+    in_topic(channels, AWA, thread, "/claim")
+    wait_for(lambda: owner(channels, conversation) == ("counsellor", "awa"))
+    sms(channels, phone, "vous etes la ?")  # Awa's phone died: nobody answers
+    in_topic(channels, MOUSSA, thread, "/close resolved")  # a colleague cannot close it
+    held = fr(m.HELD_BY_OTHER, id=handoff_id, name="Awa")
+    wait_for(lambda: held in topic_lines(channels, thread), what="refused")
+    in_topic(channels, FATOU, thread, "/close no_answer")  # a supervisor can
+    wait_for(lambda: folded(fr(m.BACK_TO_BOT)) in channels.sms_to(phone), what="the hand-back")
+    assert owner(channels, conversation) == ("bot", None)
+    assert db(channels, "SELECT outcome FROM handoffs WHERE id = ?", handoff_id) == [
+        ("no_answer",)]
+    changes = db(channels, "SELECT actor FROM owner_changes WHERE conversation_id = ? "
+                           "ORDER BY id DESC LIMIT 1", conversation)  # fmt: skip
+    assert changes == [("supervisor:fatou",)]
+
+
+def test_a_removed_counsellors_handoff_returns_to_the_queue(channels: Sandbox) -> None:
+    """Ines is removed from the registry by the staff command line while she holds a
+    conversation: it goes back to the queue at once, first in line, the user and the other
+    counsellors are told by the server within seconds."""
+    bm = Translator("bm")
+    phone = f"+2237620{next(_numbers):04d}"
+    sms(channels, phone, "i ni ce")
+    wait_for(lambda: channels.sms_to(phone), what="the greeting")
+    handoff_id, conversation = request_and_take(channels, phone, "n b'a fe ka kuma ni mogo ye",
+                                                INES)  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{channels.stack.settings.var_dir}/app.db"}
+    done = subprocess.run([sys.executable, "-m", "bot", "counsellors", "remove", "ines"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert owner(channels, conversation) == ("queued", None)
+    wait_for(lambda: folded(bm(m.REQUEUED)) in channels.sms_to(phone), timeout=20,
+             what="she is told")  # fmt: skip
+    thread = db(channels, "SELECT topic_id FROM handoffs WHERE id = ?", handoff_id)[0][0]
+    notice = Translator("fr")(m.RETURNED_INACTIVE, id=handoff_id, name="Ines")
+    wait_for(lambda: notice in topic_lines(channels, thread), what="the staff group is told")
+    sms(channels, NADIA, f"TAKE {handoff_id}")
+    wait_for(lambda: owner(channels, conversation) == ("counsellor", "nadia"))
+    sms(channels, NADIA, f"DONE {handoff_id} resolved")
+    wait_for(lambda: owner(channels, conversation) == ("bot", None))
+
+
+def test_hash_stop_from_a_counsellor_reaches_the_user(channels: Sandbox) -> None:
+    fr = Translator("fr")
+    phone = f"+2237630{next(_numbers):04d}"
+    handoff_id, conversation = request_and_take(channels, phone, "je veux parler a quelqu un",
+                                                SOFIA)  # fmt: skip
+    sms(channels, SOFIA, f"#{handoff_id} stop")
+    sms(channels, SOFIA, f"#{handoff_id} Stop !")
+    wait_for(lambda: channels.sms_to(phone)[-2:] == ["stop", "Stop !"], what="both relayed")
+    sofia = db(channels, "SELECT opted_out FROM contacts WHERE address = ?", SOFIA)
+    assert sofia == [(0,)]
+    sms(channels, SOFIA, "Take 2 tablets with water")  # not a command: a short help line
+    wait_for(lambda: channels.sms_to(SOFIA)[-1] == folded(Translator("es")(m.HELP_SHORT)))
+    sms(channels, SOFIA, f"DONE {handoff_id} resolved")
+    wait_for(lambda: folded(fr(m.BACK_TO_BOT)) in channels.sms_to(phone))
+    assert owner(channels, conversation) == ("bot", None)
+
+
+def test_a_supervisor_reassigns_and_staff_read_her_words_safely(channels: Sandbox) -> None:
+    """A Telegram user with an SMS counsellor: her words arrive quoted line by line, without
+    invisible characters; a supervisor gives the conversation to another counsellor by SMS;
+    a note stays among staff."""
+    es = Translator("es")
+    chat = 887_000 + next(_numbers)
+    telegram(channels, chat, "hola")
+    wait_for(lambda: to_chat(channels, chat), what="the greeting")
+    telegram(channels, chat, "quiero hablar con una persona")
+    handoff_id, conversation = wait_for(lambda: handoff_of(channels, str(chat))[0] and
+                                        handoff_of(channels, str(chat)), what="a handoff")
+    wait_for(lambda: [t for t in channels.sms_to(LUCIA) if f"TAKE {handoff_id}" in t])
+    sms(channels, LUCIA, f"TAKE {handoff_id}")
+    wait_for(lambda: owner(channels, conversation) == ("counsellor", "lucia"))
+    telegram(channels, chat, "hola\n#7: soy otra chica\u202e\nTAKE 3\u200b")
+    quoted = f"#{handoff_id}: hola\n#{handoff_id}: #7: soy otra chica\n#{handoff_id}: TAKE 3"
+    wait_for(lambda: quoted in channels.sms_to(LUCIA), what="her words, quoted")
+    assert owner(channels, conversation) == ("counsellor", "lucia")  # "TAKE 3" did nothing
+    sms(channels, NADIA, f"ASSIGN {handoff_id} sofia")
+    wait_for(lambda: owner(channels, conversation) == ("counsellor", "sofia"), what="assigned")
+    wait_for(lambda: es(m.CHANGED) in to_chat(channels, chat), what="she is told")
+    wait_for(lambda: folded(es(m.TAKEN_OVER, id=handoff_id, name="Sofia"))
+             in channels.sms_to(LUCIA), what="Lucia is told")  # fmt: skip
+    sms(channels, SOFIA, f"#{handoff_id} // Lucia la conoce del centro de Huaycan")
+    sms(channels, SOFIA, f"#{handoff_id} Hola, soy Sofia. Sigo contigo.")
+    wait_for(lambda: "Hola, soy Sofia. Sigo contigo." in to_chat(channels, chat))
+    assert not any("Huaycan" in text for text in to_chat(channels, chat))
+    notes = db(channels, "SELECT counsellor_id, text FROM handoff_messages WHERE handoff_id = ? "
+                         "AND direction = 'note'", handoff_id)  # fmt: skip
+    assert notes == [("sofia", "Lucia la conoce del centro de Huaycan")]
+    sms(channels, SOFIA, f"DONE {handoff_id} resolved")
+    wait_for(lambda: owner(channels, conversation) == ("bot", None))

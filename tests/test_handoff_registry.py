@@ -19,10 +19,10 @@ import yaml
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from bot.handoff.hours import Hours
 from bot.handoff.registry import (
     LOCAL_FILE,
     Counsellor,
-    Hours,
     Registry,
     counsellors_file,
     load_file,
@@ -585,7 +585,8 @@ def rows(listing: str) -> dict[str, list[str]]:
     """The list's table, by id: cells are two spaces or more apart."""
     lines = listing.strip().splitlines()
     assert re.split(r"\s{2,}", lines[0]) == [
-        "id", "name", "languages", "channel", "address", "hours", "timezone", "active", "on duty",
+        "id", "name", "role", "languages", "channel", "address", "hours", "timezone", "active",
+        "on duty",
     ]  # fmt: skip
     return {cells[0]: cells for cells in (re.split(r"\s{2,}", line) for line in lines[1:])}
 
@@ -603,11 +604,11 @@ def test_the_command_line_end_to_end(
     status, out, _ = cli("list")
     table = rows(out)
     assert sorted(table) == ["awa", "claire", "moussa", "rosa"]
-    assert table["moussa"][1:8] == ["Moussa", "bm,fr", "sms", "+223•••••01",
+    assert table["moussa"][1:9] == ["Moussa", "counsellor", "bm,fr", "sms", "+223•••••01",
                                     "mon-fri 17:00-22:00; sat 20:00-02:00", "Africa/Bamako",
                                     "yes"]  # fmt: skip
-    assert table["awa"][4] == "tg:•••01"
-    assert table["rosa"][4] == "+51•••••01"
+    assert table["awa"][5] == "tg:•••01"
+    assert table["rosa"][5] == "+51•••••01"
     for number in ("+22370000001", "22370000001", "+51900000001", "100000001", "100000002"):
         assert number not in out
 
@@ -621,7 +622,7 @@ def test_the_command_line_end_to_end(
     assert status == 0
     status, out, _ = cli("list")
     table = rows(out)
-    assert table["sara"][2:] == ["fr,es", "sms", "+33•••••01", "always", "Europe/Paris", "yes",
+    assert table["sara"][3:] == ["fr,es", "sms", "+33•••••01", "always", "Europe/Paris", "yes",
                                  "yes"]  # fmt: skip
     assert table["nina"][-2:] == ["yes", "no"]  # active, never on duty
     assert "+33639980001" not in out and "100000009" not in out
@@ -645,8 +646,8 @@ def test_the_command_line_end_to_end(
     assert out.splitlines()[0] == "add local"
     assert {"deactivate rosa", "deactivate sara", "deactivate nina"} <= set(out.splitlines())
     table = rows(cli("list")[1])
-    assert [i for i, cells in table.items() if cells[7] == "yes"] == ["local"]
-    assert table["local"][4] == "console"
+    assert [i for i, cells in table.items() if cells[8] == "yes"] == ["local"]
+    assert table["local"][5] == "console"
 
     status, _, err = cli("import", str(tmp_path / "missing.yml"))
     assert status == 2 and "missing.yml" in err

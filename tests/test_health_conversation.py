@@ -77,13 +77,15 @@ def test_an_emergency_gets_the_countrys_verified_numbers(
     stack: LocalStack, language: str
 ) -> None:
     text, category = EMERGENCIES[language]
-    country_choice = {"fr": ("3", "FR"), "es": ("2", "PE"), "bm": ("1", "ML")}[language]
+    # Her country in words or with its number, as people answer.
+    country_choice = {"fr": ("je suis a lyon", "FR"), "es": ("2", "PE"),
+                      "bm": ("n bɛ Bamakɔ", "ML")}[language]  # fmt: skip
     chat = Conversation(stack)
     chat.expect(GREETINGS[language], "utter_greet", language=language)
     replies = chat.expect(
         text, f"utter_emergency_{category}", "utter_emergency_ask_country", language=language
     )
-    assert len(replies[1]["buttons"]) == 3
+    assert len(replies[1]["buttons"]) == 4  # Mali, Peru, France, another country
     assert chat.slot("handoff_priority") is True
     number, country = country_choice
     verified = numbers_for(country, category)

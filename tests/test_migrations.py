@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot import PROJECT_ROOT, migrations, storage
 from bot.channels.store import Contact
-from bot.handoff.service import HandoffRow
+from bot.handoff.models import HandoffRow
 from bot.storage import Base, make_engine
 from tests.conftest import POSTGRES
 

@@ -2,7 +2,15 @@
 
 import pytest
 
-from bot.nlu.normalise import fold, letter_count, normalise, words
+from bot.nlu.normalise import (
+    edit_distance,
+    fold,
+    letter_count,
+    near,
+    normalise,
+    strip_format,
+    words,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +78,18 @@ def test_same_key_for_every_spelling_of_a_sentence() -> None:
 def test_letter_count_ignores_digits_and_emoji() -> None:
     assert letter_count("12 👍 ok") == 2
     assert letter_count("ɲɛ") == 2
+
+
+def test_invisible_format_characters_never_split_a_word() -> None:
+    """Zero-width spaces and joiners, bidi controls, soft hyphens: gone before any keyword,
+    the lexicon or the classifier sees the text (``PAR\\u200bLER`` is PARLER)."""
+    for hidden in ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u202e", "\u2066", "\xad"):
+        assert normalise(f"PAR{hidden}LER") == "parler"
+        assert normalise(f"je veux me sui{hidden}cider") == "je veux me suicider"
+    assert strip_format("a\u200bb\u202ec") == "abc"
+
+
+def test_near_forgives_typos_in_long_words_only() -> None:
+    assert near("espagnole", ["espagnol"]) and near("bamannkan", ["bamanankan"])
+    assert not near("pais", ["paris"]) and not near("mal", ["mali"])
+    assert edit_distance("ateleir", "atelier", 2) == 1  # two neighbours swapped

@@ -116,3 +116,9 @@ def test_alerts_are_recorded_without_text(url: str) -> None:
         assert not columns & {"text", "message", "body"}
         session.delete(alert)
         session.commit()
+
+
+def test_an_invisible_character_inside_a_risk_word_is_still_caught() -> None:
+    lexicon = load_lexicon()
+    assert lexicon.category("je vais me sui\u200bcider") == "suicide"
+    assert lexicon.category("me quiero ma\u200dtar") == "suicide"

@@ -19,7 +19,7 @@ import bot.booking.models
 import bot.booking.notices  # noqa: F401  (imported first: the engine creates their tables)
 from bot import LANGUAGES
 from bot.booking.service import BookingService
-from bot.handoff.registry_cli import table
+from bot.datafiles import table
 from bot.storage import engine_from_env
 
 Handler = Callable[[argparse.Namespace, Any], int]

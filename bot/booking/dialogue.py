@@ -1,6 +1,6 @@
 """What the booking conversation needs besides the service: which sessions to offer her,
-how a session reads in her language (Babel, the venue's time zone), yes and no in three
-languages, and the words that leave the booking."""
+how a session reads in her language (Babel, the venue's time zone), and the words that
+leave the booking (yes and no: :func:`bot.menu.yes_no`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 
 from bot.booking.service import BookingService, SessionView
 from bot.i18n import N_, format_datetime, supported
-from bot.menu import chosen_number
 from bot.nlu.normalise import normalise, words
 
 # The names of the workshops' topics and of a booking's states, as catalog keys.
@@ -44,9 +43,6 @@ WAITLISTED_NOTICES = {
     "rescheduled": N_("booking.rescheduled_waitlisted"),
 }
 OFFER_SIZE = 4  # the intro and four short lines: two SMS
-YES = frozenset({"oui", "ouais", "ok", "dacc", "daccord", "si", "sii", "vale", "claro",
-                 "awo", "owo", "yes", "confirme", "confirmo"})  # fmt: skip
-NO = frozenset({"non", "nan", "no", "ayi", "ayii", "pas"})
 STOP = frozenset({"menu", "stop", "annuler", "laisse", "cancelar", "deja", "dabila", "0"})
 MAX_TRIES = 3  # answers not understood in a row before the booking is left
 
@@ -95,17 +91,6 @@ def line(view: SessionView, translate: Callable[..., str], language: str) -> str
 
 def topic(view: SessionView, translate: Callable[..., str]) -> str:
     return translate(TOPICS[view.topic]) if view.topic in TOPICS else view.topic
-
-
-def yes_no(reply: str) -> bool | None:
-    """True for yes (or 1), False for no (or 2), None when it is neither."""
-    tokens = set(words(normalise(reply)))
-    number = chosen_number(reply)
-    if tokens & YES or number == 1:
-        return not tokens & NO or number == 1
-    if tokens & NO or number == 2:
-        return False
-    return None
 
 
 def wants_to_stop(reply: str) -> bool:

@@ -23,7 +23,6 @@ from sqlalchemy import (
 
 from bot.storage import Base
 
-COUNTRIES = ("ML", "PE", "FR")
 TOPICS = ("childbirth", "breastfeeding", "motherhood", "sexuality", "nutrition", "addiction")
 # Closed, so that a typo in a schedule file is caught and the bot can name the role in each
 # language.

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import LANGUAGES
-from bot.booking.models import COUNTRIES, ROLES, SCHEDULED, SESSION_STATUSES, TOPICS
+from bot.booking.models import ROLES, SCHEDULED, SESSION_STATUSES, TOPICS
+from bot.countries import PROGRAMME
 from bot.datafiles import languages_of, load_yaml
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -229,8 +230,8 @@ def _venue(data: object) -> VenueSpec:
     assert isinstance(data, Mapping)
     where = f"venue {code}"
     country = str(data["country"]).strip().upper()
-    if country not in COUNTRIES:
-        raise ValueError(f"{where}: unknown country {data['country']!r} ({', '.join(COUNTRIES)})")
+    if country not in PROGRAMME:
+        raise ValueError(f"{where}: unknown country {data['country']!r} ({', '.join(PROGRAMME)})")
     try:
         zone_info(data["timezone"])
     except ValueError as error:

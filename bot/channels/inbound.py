@@ -30,6 +30,7 @@ from bot.booking import KEYWORDS as BOOKING_KEYWORDS
 from bot.channels.config import ChannelSettings
 from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView
+from bot.countries import default_language
 from bot.handoff import KEYWORDS, REQUEST_PAYLOAD
 from bot.i18n import N_, Translator
 from bot.nlu.normalise import normalise
@@ -47,8 +48,6 @@ SWITCH_INTERVAL_S = 0.001
 
 APOLOGY = N_("channel.apology")
 RATE_LIMITED = N_("channel.rate_limited")
-# First language of a contact we know nothing else about, from her phone's country.
-COUNTRY_LANGUAGE = {"ML": "fr", "PE": "es", "FR": "fr"}
 
 
 def server_timing(answer: HTTPResponse, started: float) -> HTTPResponse:
@@ -148,7 +147,7 @@ class TurnRunner:
             logger.info("Redelivery of a %s message ignored.", inbound.channel)
             return False
         work = self._run(row, contact, inbound, on_new_message, agent, keyword)
-        task = asyncio.create_task(self._turn(row, contact, work))
+        task = asyncio.create_task(self._turn(row, contact, work, inbound.text))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -160,9 +159,11 @@ class TurnRunner:
         )
         return contact, row
 
-    async def _turn(self, row: int, contact: ContactView, work: Awaitable[None]) -> None:
+    async def _turn(
+        self, row: int, contact: ContactView, work: Awaitable[None], text: str | None = None
+    ) -> None:
         """``work`` (:meth:`_run`) in order for the conversation, within the turn bound; a
-        crash keeps the message and apologises."""
+        crash keeps the message, passes it through the safety check, and apologises."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.turn_concurrency)
         # The lock is dropped when no turn of the conversation holds or awaits it (a released
@@ -178,11 +179,25 @@ class TurnRunner:
                     await asyncio.to_thread(
                         self.store.set_inbound_status, row, "failed", type(error).__name__
                     )
-                    await self._say(contact, APOLOGY)
+                    if not await self._safety_first(contact, text):
+                        await self._say(contact, APOLOGY)
         finally:
             queue.users -= 1
             if not queue.users:
                 self._locks.pop(contact.id, None)
+
+    async def _safety_first(self, contact: ContactView, text: str | None) -> bool:
+        """A message that got no turn (a crash, a restart): danger signs in it get the
+        emergency answer and a priority handoff instead of an apology. True when they did."""
+        if self.relay is None or not text or contact.opted_out:
+            return False
+        fresh = await asyncio.to_thread(self.store.contact_by_id, contact.id) or contact
+        try:
+            return bool(await self.relay.emergency_outside_turn(fresh, text,
+                                                                self.language_of(fresh)))
+        except Exception as error:
+            logger.error("Safety check after a failed turn failed (%s).", type(error).__name__)
+            return False
 
     async def _run(
         self,
@@ -194,6 +209,12 @@ class TurnRunner:
         keyword: Callable[[ContactView, Inbound], Awaitable[bool]] | None,
     ) -> None:
         await asyncio.to_thread(self.store.set_inbound_status, row, "processing")
+        if self.relay is not None:
+            # A counsellor's console comes before any keyword: "#12 stop" is for the user.
+            handled = await self.relay.console(contact, inbound)
+            if handled is not None:
+                await asyncio.to_thread(self.store.set_inbound_status, row, handled)
+                return
         if keyword is not None:
             if await keyword(contact, inbound):
                 await asyncio.to_thread(self.store.set_inbound_status, row, "done")
@@ -203,8 +224,8 @@ class TurnRunner:
             await asyncio.to_thread(self.store.set_inbound_status, row, "opted_out")
             return
         if self.relay is not None:
-            # A person owns the conversation, or a counsellor writes: no bot turn. Before the
-            # rate limit: a girl talking to a counsellor is never told to slow down.
+            # A person owns the conversation: no bot turn. Before the channel's rate limit
+            # (the handoff has its own, towards the counsellor).
             routed = await self.relay.route(contact, inbound)
             if routed is not None:
                 await asyncio.to_thread(self.store.set_inbound_status, row, routed)
@@ -275,7 +296,8 @@ class TurnRunner:
         return text
 
     def language_of(self, contact: ContactView) -> str:
-        return contact.language or COUNTRY_LANGUAGE.get(contact.country or "", "fr")
+        """Her language, else her phone's country's (we know nothing else about her)."""
+        return contact.language or default_language(contact.country) or "fr"
 
     async def _say(self, contact: ContactView, key: str) -> None:
         """A channel-level message (no Rasa turn) in the contact's language."""
@@ -285,15 +307,19 @@ class TurnRunner:
             logger.error("Could not reach %s (%s).", contact.id, type(error).__name__)
 
     async def recover(self, started_at: datetime) -> int:
-        """After a restart: messages a stopped process accepted but never answered. In a
-        conversation a person owns, they are relayed now (nothing lost, the bot silent);
-        elsewhere the user gets the apology (she writes again, in context) and they stay
-        stored. How many contacts were told."""
+        """After a restart: messages a stopped process accepted but never answered. A
+        counsellor's are her console's; in a conversation a person owns they are relayed now
+        (nothing lost, the bot silent); elsewhere danger signs get the emergency answer, and
+        any other message the apology (she writes again, in context) and stays stored. How
+        many contacts were told."""
+        answered: set[str] = set()
         if self.relay is not None:
-            await self._relay_pending(started_at)
+            answered = await self._relay_pending(started_at)
         ids = await asyncio.to_thread(self.store.interrupt_pending, self.channel, started_at)
         told = 0
         for conversation_id in ids:
+            if conversation_id in answered:
+                continue
             contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
             if contact is not None and not contact.opted_out:
                 await self._say(contact, APOLOGY)
@@ -302,7 +328,9 @@ class TurnRunner:
             logger.info("%s: %d conversation(s) interrupted by a restart told.", self.channel, told)
         return told
 
-    async def _relay_pending(self, started_at: datetime) -> None:
+    async def _relay_pending(self, started_at: datetime) -> set[str]:
+        """The relay's part of :meth:`recover`; the conversations given an emergency answer."""
+        answered: set[str] = set()
         rows = await asyncio.to_thread(self.store.pending, self.channel, started_at)
         for row, conversation_id, kind, text, provider_id in rows:
             contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
@@ -311,9 +339,15 @@ class TurnRunner:
             thread = provider_id.rpartition(":")[2] if kind == "staff" else ""
             inbound = Inbound(self.channel, provider_id, contact.address, kind, text=text,
                               thread=int(thread) if thread.isdigit() else None)  # fmt: skip
-            routed = await self.relay.route(contact, inbound)
+            routed = await self.relay.console(contact, inbound)
+            if routed is None and not contact.opted_out:
+                routed = await self.relay.route(contact, inbound)
+            if routed is None and await self._safety_first(contact, text):
+                routed = "emergency"
+                answered.add(conversation_id)
             if routed is not None:
                 await asyncio.to_thread(self.store.set_inbound_status, row, routed)
+        return answered
 
     def start_recovery(self) -> None:
         """:meth:`recover` in the background, at server start (the webhook is already up)."""

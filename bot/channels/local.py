@@ -37,7 +37,7 @@ class LocalSender:
     def __init__(self, store: ChannelStore) -> None:
         self.store = store
 
-    async def send(self, contact: ContactView, text: str, buttons: Sequence[Any]) -> None:
+    async def send(self, contact: ContactView, text: str, buttons: Sequence[Any]) -> bool:
         if buttons:
             await asyncio.to_thread(
                 self.store.set_buttons, contact.id, [(b.title, b.payload) for b in buttons]
@@ -45,6 +45,7 @@ class LocalSender:
             text = numbered(text, [b.title for b in buttons])
         row = await asyncio.to_thread(self.store.record_outbound, contact.id, CHANNEL, text)
         await asyncio.to_thread(self.store.mark_outbound, row, "sent")
+        return True
 
 
 class LocalInput(ProviderInput):

@@ -33,9 +33,11 @@ class Button:
 
 
 class Sender(Protocol):
-    """Sends one reply (text and optional buttons) to one contact of its channel."""
+    """Sends one reply (text and optional buttons) to one contact of its channel: True when
+    the provider took it, False when the recipient refuses everything (STOP, a blocked bot);
+    raises when the provider failed (worth a retry)."""
 
-    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> None: ...
+    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> bool: ...
 
 
 class SmsSender:
@@ -60,7 +62,7 @@ class SmsSender:
         base = self.settings.public_url
         return f"{base}/webhooks/sms/status" if base else None
 
-    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> None:
+    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> bool:
         from twilio.base.exceptions import TwilioRestException
 
         if buttons:
@@ -92,11 +94,12 @@ class SmsSender:
                 if error.code == TWILIO_UNSUBSCRIBED:
                     logger.info("SMS contact %s unsubscribed at Twilio: opted out.", contact.id)
                     await asyncio.to_thread(self.store.set_opted_out, contact.id, True)
-                    return
+                    return False
                 raise
             await asyncio.to_thread(
                 self.store.mark_outbound, row, "queued", provider_id=message.sid
             )
+        return True
 
 
 class Pacer:
@@ -137,7 +140,7 @@ class TelegramSender:
             )
         return self._bot
 
-    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> None:
+    async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> bool:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
         markup = None
@@ -153,9 +156,13 @@ class TelegramSender:
         parts = split_text(text, telegram_fits) or [""]
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            await self._send_one(contact, part, markup if last else None)
+            if not await self._send_one(contact, part, markup if last else None):
+                return False
+        return True
 
-    async def _send_one(self, contact: ContactView, text: str, markup: object) -> None:
+    async def _send_one(self, contact: ContactView, text: str, markup: object) -> bool:
+        """False when she blocked the bot; a 429 that outlasts the retries is marked failed
+        (the pacer keeps that rare)."""
         from telegram.error import Forbidden, RetryAfter, TelegramError
 
         row = await asyncio.to_thread(self.store.record_outbound, contact.id, "telegram", text)
@@ -175,7 +182,7 @@ class TelegramSender:
                 # The user blocked the bot: sending again would fail the same way.
                 await asyncio.to_thread(self.store.mark_outbound, row, "blocked", error_code="403")
                 await asyncio.to_thread(self.store.set_opted_out, contact.id, True)
-                return
+                return False
             except TelegramError as error:
                 await asyncio.to_thread(
                     self.store.mark_outbound, row, "failed", error_code=type(error).__name__[:16]
@@ -184,8 +191,9 @@ class TelegramSender:
             await asyncio.to_thread(
                 self.store.mark_outbound, row, "sent", provider_id=str(message.message_id)
             )
-            return
+            return True
         await asyncio.to_thread(self.store.mark_outbound, row, "failed", error_code="429")
+        return True
 
 
 class Outbox:
@@ -196,7 +204,8 @@ class Outbox:
         self.senders = senders
 
     async def send(self, conversation_id: str, text: str, buttons: Sequence[Button] = ()) -> bool:
-        """False when nothing was sent: unknown contact, opted out, or no sender."""
+        """False when nothing was sent: unknown contact, opted out (also just now, at the
+        provider), or no sender. Raises when the provider failed."""
         contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
         if contact is None or contact.channel not in self.senders:
             logger.warning("No channel to reach conversation %s.", conversation_id)
@@ -204,5 +213,4 @@ class Outbox:
         if contact.opted_out:
             logger.info("Conversation %s opted out: nothing sent.", conversation_id)
             return False
-        await self.senders[contact.channel].send(contact, text, buttons)
-        return True
+        return await self.senders[contact.channel].send(contact, text, buttons)

@@ -78,8 +78,11 @@ class Sandbox:
     def telegram_url(self) -> str:
         return f"{self.stack.settings.rasa_url}/webhooks/telegram/webhook"
 
-    def sms_request(self, phone: str, text: str) -> tuple[str, bytes, dict[str, str]]:
-        """A Twilio webhook request for an SMS from ``phone``, signed as Twilio signs it."""
+    def sms_request(
+        self, phone: str, text: str, media: str | None = None
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """A Twilio webhook request for an SMS from ``phone`` (an MMS with ``media``, a
+        content type such as ``image/jpeg``), signed as Twilio signs it."""
         from twilio.request_validator import RequestValidator
 
         params = {
@@ -88,8 +91,11 @@ class Sandbox:
             "From": phone,
             "To": self.env["TWILIO_FROM_NUMBER"],
             "Body": text,
-            "NumMedia": "0",
+            "NumMedia": "1" if media else "0",
         }
+        if media:
+            params["MediaContentType0"] = media
+            params["MediaUrl0"] = "https://api.twilio.com/media/ME0"
         signature = RequestValidator(self.env["TWILIO_AUTH_TOKEN"]).compute_signature(
             self.sms_url, params
         )

@@ -6,22 +6,17 @@ request is signed-checked against the public URL, stored, acknowledged with an e
 answer at once, and the turn runs afterwards; replies go out through the REST API
 (:class:`~bot.channels.outbound.SmsSender`), folded to GSM-7 and cut into one-segment parts.
 
-Opt-out is ours in three languages, because Twilio only knows English keywords: a whole
-message STOP / ARRET / BAJA / PARAR / DABILA (Bambara "dabila", to stop or give up) stops
-every message; START / DEMARRER / ALTA / DAMINE (Bambara "daminɛ", to begin) resumes;
-HELP / AIDE / AYUDA / DEME (Bambara "dɛmɛ", help) first says how to stop, then goes through
-the turn like any text: a cry for help must still reach the safety check.
-CANCEL is not an opt-out word here: a young mother answering "cancel" to a workshop reminder
-means her booking.
+Opt-out is ours in three languages (:mod:`bot.channels.optout`): STOP and its words stop
+every message (and end a handoff in progress), START resumes, HELP first says how to stop,
+then goes through the turn like any text: a cry for help must still reach the safety check.
+A registered counsellor's messages never get here: they are her console's first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,40 +28,18 @@ from sanic.response import HTTPResponse
 
 from bot.channels.base import ProviderInput
 from bot.channels.inbound import Inbound, server_timing
+from bot.channels.optout import HELP_WORDS, START_WORDS, STOP_WORDS, keyword
 from bot.channels.store import ContactView
+from bot.countries import country_of_phone
 from bot.i18n import N_, Translator
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "sms"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-# Whole-message keywords, compared without accents or punctuation, upper case.
-STOP_WORDS = {
-    "STOP": None, "STOPALL": None, "UNSUBSCRIBE": None, "END": None, "QUIT": None,
-    "ARRET": "fr", "ARRETER": "fr", "STOPPER": "fr", "DESABONNER": "fr",
-    "BAJA": "es", "PARAR": "es", "ALTO": "es",
-    "DABILA": "bm",
-}  # fmt: skip
-START_WORDS = {"START": None, "UNSTOP": None, "DEMARRER": "fr", "ALTA": "es", "DAMINE": "bm"}
-HELP_WORDS = {"HELP": None, "INFO": None, "AIDE": "fr", "AYUDA": "es", "DEME": "bm"}
 OPTED_OUT = N_("channel.opted_out")
 OPTED_IN = N_("channel.opted_in")
 HOW_TO_STOP = N_("channel.how_to_stop")
-# Country calling codes of the programmes' countries (E.164 prefixes).
-COUNTRY_CODES = {"+223": "ML", "+51": "PE", "+33": "FR"}
-
-
-def keyword(text: str | None) -> str:
-    """``"Arrêt !"`` -> ``"ARRET"``: a whole message compared to the keyword lists."""
-    folded = unicodedata.normalize("NFKD", text or "")
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return re.sub(r"[^A-Za-z]", "", folded.replace("ɛ", "e").replace("Ɛ", "E")).upper()
-
-
-def country_of(phone: str) -> str | None:
-    return next((c for prefix, c in COUNTRY_CODES.items() if phone.startswith(prefix)), None)
-
-
 def media_kind(params: dict[str, str]) -> str:
     count = int(params.get("NumMedia") or 0) if (params.get("NumMedia") or "0").isdigit() else 0
     types = [params.get(f"MediaContentType{i}", "") for i in range(count)]
@@ -126,6 +99,7 @@ class SmsInput(ProviderInput):
                 # The one confirmation a stop request gets; nothing after it.
                 await self.runtime.outbox.send(contact.id, Translator(language)(OPTED_OUT))
                 await asyncio.to_thread(store.set_opted_out, contact.id, True)
+                await self.runtime.relay.opted_out(contact)
             return True
         if word in START_WORDS and contact.opted_out:
             await asyncio.to_thread(store.set_opted_out, contact.id, False)
@@ -154,7 +128,7 @@ class SmsInput(ProviderInput):
             inbound = Inbound(
                 channel=CHANNEL, provider_id=sid, address=phone,
                 kind="text" if body.strip() else media_kind(params), text=body,
-                country=country_of(phone),
+                country=country_of_phone(phone),
             )  # fmt: skip
             await self.runner().accept(
                 inbound, on_new_message, getattr(request.app.ctx, "agent", None),

@@ -58,7 +58,7 @@ KINDS = frozenset(
 )  # fmt: skip
 INBOUND_STATUSES = frozenset(
     {"received", "processing", "done", "failed", "rate_limited", "opted_out", "ignored",
-     "interrupted", "relayed", "relay_pending", "held", "console"}
+     "interrupted", "relayed", "relay_pending", "held", "console", "emergency"}
 )  # fmt: skip
 # Delivery only moves forward: a late "sent" never undoes "delivered"; failures are final.
 _RANK = {
@@ -649,9 +649,14 @@ class ChannelStore:
 
     def button_payload(self, conversation_id: str, position: int) -> str | None:
         """The payload of button ``position`` (1-based, as shown), or None."""
+        choice = self.button_choice(conversation_id, position)
+        return choice[1] if choice else None
+
+    def button_choice(self, conversation_id: str, position: int) -> tuple[str, str] | None:
+        """Button ``position`` as it was shown: (title, payload), or None."""
         with self._transaction() as session:
             row = session.get(ButtonChoice, (conversation_id, position))
-            return row.payload if row is not None else None
+            return (row.title, row.payload) if row is not None else None
 
     def clear_buttons(self, conversation_id: str) -> None:
         with self._transaction() as session:
@@ -659,3 +664,11 @@ class ChannelStore:
                 session,
                 delete(ButtonChoice).where(ButtonChoice.conversation_id == conversation_id),
             )
+
+
+def remember_country(engine: Engine, conversation_id: str, country: str) -> None:
+    """The country she gave in a conversation (the action server, which has no pseudonym
+    key): kept with her contact, if she has one, for the next emergency and the relay."""
+    with Session(engine, future=True) as session, session.begin():
+        _write(session, update(Contact).where(Contact.id == conversation_id)
+               .values(country=country.upper()))  # fmt: skip

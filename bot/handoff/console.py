@@ -1,15 +1,24 @@
 """How counsellors talk to the handoff: commands, and the Telegram staff group.
 
-Text console (SMS and the local terminal), one request per line, the number first::
+Text console (SMS and the local terminal), one request per message, in its exact form (a
+counsellor's message is read by the console before anything else, so "#12 stop" goes to the
+user and "Take 2 tablets..." is not a command)::
 
-    TAKE 12              take request 12 (PRENDRE, TOMAR, TA also work)
-    #12 Bonjour Awa...   write to the user of request 12
+    TAKE 12              take request 12 (PRENDRE, TOMAR, TA also work); a supervisor takes
+                         it over even from another counsellor
+    #12 Bonjour Awa...   write to the user of request 12; lines starting with // are notes
+                         between staff, kept in the transcript, never sent
     DONE 12 referred     hand back with an outcome (resolved, referred, booked, no_answer)
     RELEASE 12           back to the queue
+    TRANSCRIPT 12        the last messages (its holder and supervisors only)
+    ASSIGN 12 lucia      supervisors: give request 12 to a counsellor (id or first name)
+    STOP / START / HELP  her own messages (STOP asks for a confirmation first)
 
 Telegram console: a staff supergroup with forum topics, one topic per request; commands in
-the topic (``/claim``, ``/release``, ``/close <outcome>``, ``/transcript``), and every other
-message of the counsellor who claimed it goes to the user.
+the topic (``/claim``, ``/release``, ``/close <outcome>``, ``/transcript``,
+``/assign <counsellor>``), ``//`` notes, and every other message of the counsellor who holds
+it goes to the user. In the group's general chat, supervisors name the request:
+``/assign 12 lucia``, ``/close 12 resolved``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any
 
 from bot.channels.outbound import MAX_RETRIES, Pacer
 from bot.channels.text import split_text, telegram_fits
+from bot.nlu.normalise import strip_format
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +39,24 @@ _VERBS = {
     "TAKE": "claim", "PRENDRE": "claim", "TOMAR": "claim", "TA": "claim", "CLAIM": "claim",
     "DONE": "close", "FIN": "close", "CLOSE": "close", "FINI": "close", "LISTO": "close",
     "RELEASE": "release", "RENDRE": "release", "SOLTAR": "release",
-    "TRANSCRIPT": "transcript",
+    "TRANSCRIPT": "transcript", "ASSIGN": "assign", "ASSIGNER": "assign", "ASIGNAR": "assign",
 }  # fmt: skip
-_COMMAND = re.compile(r"^\s*([A-Za-z]+)\s*#?\s*(\d{1,7})\b\s*(.*)$", re.DOTALL)
+_TOPIC_VERBS = {"claim": "claim", "release": "release", "close": "close",
+                "transcript": "transcript", "assign": "assign"}  # fmt: skip
+# What may follow the number: nothing (TAKE, RELEASE, TRANSCRIPT), one or two words (an
+# outcome, a counsellor's name). Anything longer is not a command.
+_TAKES_WORDS = {"close": 2, "assign": 2}
+_COMMAND = re.compile(r"^\s*([A-Za-z]+)\s*#?\s*(\d{1,7})\s*(.*?)[\s.!]*$", re.DOTALL)
 _SAY = re.compile(r"^\s*#\s*(\d{1,7})\s*[:.,-]?\s*(.*)$", re.DOTALL)
+_WORD = re.compile(r"[\w'-]+")
 _OUTCOME_WORDS = {"noanswer": "no_answer", "no_answer": "no_answer", "no": "no_answer"}
+NOTE_MARK = "//"
 
 
 @dataclass(frozen=True)
 class Command:
-    verb: str  # claim, say, close, release, transcript
-    handoff_id: int
+    verb: str  # claim, say, close, release, transcript, assign, help
+    handoff_id: int | None
     argument: str = ""
 
 
@@ -49,8 +66,21 @@ def outcome_word(text: str) -> str:
     return _OUTCOME_WORDS.get(word.replace("_", ""), _OUTCOME_WORDS.get(word, word))
 
 
+def _argument(verb: str, rest: str) -> str | None:
+    """The argument of ``verb`` from what follows its number, or None when what follows
+    is not what the verb takes (``TAKE 2 tablets``)."""
+    words = _WORD.findall(rest)
+    if len(words) > _TAKES_WORDS.get(verb, 0) or (rest and not words):
+        return None
+    if verb == "assign":
+        return rest.strip() if words else None
+    return outcome_word(rest) if verb == "close" else ""
+
+
 def parse_text_command(text: str) -> Command | None:
-    """A line of the text console, or None (the console then shows its commands)."""
+    """A message of the text console in its exact form, or None (the console then
+    answers with its short help)."""
+    text = strip_format(text)
     said = _SAY.match(text)
     if said:
         return Command("say", int(said.group(1)), said.group(2).strip())
@@ -58,20 +88,53 @@ def parse_text_command(text: str) -> Command | None:
     if not found or found.group(1).upper() not in _VERBS:
         return None
     verb = _VERBS[found.group(1).upper()]
-    rest = found.group(3).strip()
-    return Command(verb, int(found.group(2)), outcome_word(rest) if verb == "close" else rest)
+    argument = _argument(verb, found.group(3).strip())
+    return None if argument is None else Command(verb, int(found.group(2)), argument)
 
 
-def parse_topic_message(text: str) -> tuple[str, str]:
-    """A message in a request's topic: (verb, argument); verb "say" for plain text,
-    "help" for an unknown command."""
-    if not text.startswith("/"):
-        return "say", text
+def parse_topic_message(text: str) -> Command:
+    """A message in the staff group: a command (``/close resolved``, ``/assign 12 awa``:
+    ``handoff_id`` only when it names one), "say" for words to the user (notes included,
+    see :func:`split_notes`), "help" for an unknown or malformed command."""
+    text = strip_format(text)
+    if not text.startswith("/") or text.startswith(NOTE_MARK):
+        return Command("say", None, text)
     head, _, rest = text[1:].partition(" ")
-    name = head.split("@", 1)[0].lower()
-    verb = {"claim": "claim", "release": "release", "close": "close",
-            "transcript": "transcript"}.get(name, "help")  # fmt: skip
-    return verb, outcome_word(rest) if verb == "close" else rest.strip()
+    verb = _TOPIC_VERBS.get(head.split("@", 1)[0].lower())
+    if verb is None:
+        return Command("help", None)
+    number = re.match(r"\s*#?(\d{1,7})\b\s*(.*)$", rest, re.DOTALL)
+    handoff_id = int(number.group(1)) if number else None
+    argument = _argument(verb, (number.group(2) if number else rest).strip())
+    if argument is None:
+        return Command("help", None)
+    return Command(verb, handoff_id, argument)
+
+
+def split_notes(text: str) -> tuple[str, list[str]]:
+    """A counsellor's message: (the lines for the user, the ``//`` notes between staff)."""
+    said, notes = [], []
+    for line in text.splitlines():
+        if line.lstrip().startswith(NOTE_MARK):
+            notes.append(line.lstrip()[len(NOTE_MARK):].strip())
+        else:
+            said.append(line)
+    return "\n".join(said).strip(), [note for note in notes if note]
+
+
+def quoted(handoff_id: int, text: str) -> str:
+    """Her words as staff read them: every line marked as hers (``#12: ...``), so that a
+    line she writes cannot pass for another request's or for a command, and without control
+    or invisible format characters."""
+    clean = "".join(ch for ch in strip_format(text) if ch == "\n" or ch.isprintable())
+    lines = [line.strip() for line in clean.splitlines() if line.strip()] or [""]
+    return "\n".join(f"#{handoff_id}: {line}".rstrip() for line in lines)
+
+
+def one_line(text: str) -> str:
+    """Her words on one line (a summary in a notification)."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in strip_format(text))
+    return " ".join(clean.split())
 
 
 @dataclass
@@ -157,6 +220,11 @@ class TelegramConsole:
             batch.open = False
             if self._batches.get(topic) is batch:
                 del self._batches[topic]
+
+    async def post_general(self, text: str) -> None:
+        """A post in the group's general chat (answers to commands that name a request)."""
+        for part in split_text(text, telegram_fits) or [text]:
+            await self._call("send_message", text=part)
 
     async def retitle(self, handoff: Any, title: str, *, closed: bool) -> None:
         try:

@@ -18,6 +18,10 @@ BACK_TO_BOT = N_("handoff.back_to_bot")  # the counsellor handed the conversatio
 NOBODY_FREE = N_("handoff.nobody_free")  # nobody claimed it in time: back to the bot
 IDLE_CLOSED = N_("handoff.idle_closed")  # silent too long: closed
 MEDIA_NOT_RELAYED = N_("handoff.media_not_relayed")  # a photo, voice note, file: only text goes
+REQUEUED = N_("handoff.requeued")  # her counsellor left (silent, removed): someone else comes
+CHANGED = N_("handoff.changed")  # a supervisor gave the conversation to another counsellor
+SLOW_DOWN = N_("handoff.slow_down")  # many messages at once: they arrive, more slowly
+RELAY_CUT = N_("handoff.relay_cut")  # one very long message: the person got its beginning
 FOLLOWUP = {  # sent after BACK_TO_BOT for these outcomes
     "referred": N_("handoff.followup.referred"),
     "booked": N_("handoff.followup.booked"),
@@ -35,11 +39,26 @@ CLAIM_FIRST = N_("console.claim_first")  # {id}
 UNKNOWN_REQUEST = N_("console.unknown_request")  # {id}
 NOT_OPEN = N_("console.not_open")  # {id}: already back with the bot
 HELP_SMS = N_("console.help_sms")  # the SMS/local console's commands
+HELP_SHORT = N_("console.help_short")  # a message that is no command: one short line
 HELP_TELEGRAM = N_("console.help_telegram")  # the Telegram topic's commands
 BAD_OUTCOME = N_("console.bad_outcome")  # {outcomes}
 NOT_REGISTERED = N_("console.not_registered")  # a staff-group member not in the registry
 USER_LEFT = N_("console.user_left")  # {id}: the user opted out (STOP) during the handoff
 EMERGENCY_FLAG = N_("console.emergency_flag")  # {id}: the safety check fired on her message
+WRONG_LANGUAGE = N_("console.wrong_language")  # {id} {language}: she does not speak it
+SUPERVISORS_ONLY = N_("console.supervisors_only")  # ASSIGN by a counsellor
+UNKNOWN_COUNSELLOR = N_("console.unknown_counsellor")  # {name}: ASSIGN to nobody we know
+ASSIGNED = N_("console.assigned")  # {id} {name} {by}
+TAKEN_OVER = N_("console.taken_over")  # {id} {name}: to the counsellor who held it
+TRANSCRIPT_REFUSED = N_("console.transcript_refused")  # {id}: not hers, not a supervisor
+RETURNED_SILENT = N_("console.returned_silent")  # {id} {name} {minutes}
+RETURNED_INACTIVE = N_("console.returned_inactive")  # {id} {name}: removed from the registry
+RETURNED_UNREACHABLE = N_("console.returned_unreachable")  # {id} {name}: her phone refuses
+RELAY_FAILED_USER = N_("console.relay_failed_user")  # {id} {text}: never reached the user
+RELAY_FAILED_COUNSELLOR = N_("console.relay_failed_counsellor")  # {id} {name} {text}
+STOP_CONFIRM = N_("console.stop_confirm")  # a counsellor wrote STOP: confirm?
+STOPPED = N_("console.stopped")  # she confirmed: the last message she gets
+STOP_KEPT = N_("console.stop_kept")  # she did not confirm: nothing changes
 STATE = {  # the state word in a topic title
     "queued": N_("console.state.queued"),
     "counsellor": N_("console.state.counsellor"),

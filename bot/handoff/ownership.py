@@ -7,9 +7,9 @@ server instances) cannot both win: one gets :class:`OwnershipConflict`.
 
 States and moves::
 
-    bot --request--> queued --claim--> counsellor --release--> queued
-     ^                  |                  |
-     +------close-------+-------close------+
+    bot --request--> queued --claim/assign--> counsellor --release/requeue--> queued
+     ^                  |                       |   ^
+     +------close-------+--------close----------+   +-- assign (another counsellor)
 
 A conversation with no row is owned by the bot.
 """
@@ -42,8 +42,10 @@ from bot.storage import Base, utcnow
 BOT, QUEUED, COUNSELLOR = "bot", "queued", "counsellor"
 # Why a conversation was handed over, and how a handoff ended (issue 5).
 REASONS = frozenset({"asked", "emergency", "not_understood"})
-# "unclaimed": nobody took it in time; "timeout": nobody wrote for too long (both: system).
-OUTCOMES = frozenset({"resolved", "referred", "booked", "no_answer", "timeout", "unclaimed"})
+# "unclaimed": nobody took it in time; "timeout": nobody wrote for too long (both: system);
+# "opted_out": she sent STOP during the handoff.
+OUTCOMES = frozenset({"resolved", "referred", "booked", "no_answer", "timeout", "unclaimed",
+                      "opted_out"})  # fmt: skip
 # What a counsellor may give when handing back.
 COUNSELLOR_OUTCOMES = ("resolved", "referred", "booked", "no_answer")
 
@@ -166,9 +168,35 @@ class Ownership:
         return self._change(conversation_id, COUNSELLOR, QUEUED, None,
                             f"counsellor:{counsellor_id}", None, holder=counsellor_id)  # fmt: skip
 
+    def assign(self, conversation_id: str, counsellor_id: str, *, actor: str) -> Owner:
+        """A supervisor gives the conversation to ``counsellor_id`` (herself to take it over),
+        from the queue or from another counsellor. Conditional on the owner she saw: a
+        claim or a release in between makes this raise :class:`OwnershipConflict`."""
+        current = self.current(conversation_id)
+        if current.state == BOT:
+            raise OwnershipConflict(conversation_id)
+        if current.state == COUNSELLOR and current.counsellor_id == counsellor_id:
+            return current
+        holder = current.counsellor_id if current.state == COUNSELLOR else None
+        return self._change(conversation_id, current.state, COUNSELLOR, counsellor_id, actor,
+                            "assigned", holder=holder)  # fmt: skip
+
+    def requeue(self, conversation_id: str, holder: str, why: str, *, actor: str) -> Owner:
+        """Back to the queue without its counsellor's word (silent, removed, unreachable),
+        first in line: she has already waited once."""
+        now = self._clock()
+        with self._transaction() as session:
+            moved = _move(session, conversation_id, COUNSELLOR, holder=holder, state=QUEUED,
+                          counsellor_id=None, priority=True, since=now)  # fmt: skip
+            if not moved:
+                raise OwnershipConflict(conversation_id)
+            self._log(session, conversation_id, COUNSELLOR, QUEUED, holder, actor, why, now)
+            return _owner(session.get(ConversationOwner, conversation_id))
+
     def close(self, conversation_id: str, outcome: str, *, actor: str) -> Owner:
         """Back to the bot, from the queue or a counsellor, with the outcome recorded.
-        ``actor`` is ``counsellor:<id>`` (only the holder may close) or ``system``."""
+        ``actor`` is ``counsellor:<id>`` (only the holder may close), ``supervisor:<id>``
+        (any) or ``system``."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         current = self.current(conversation_id)

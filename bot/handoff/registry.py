@@ -7,7 +7,7 @@ the handoff history still names them. The local run uses ``counsellors.local.yml
 counsellor, played by the console).
 
 Working hours are wall-clock times in the counsellor's timezone, so "08:00" stays 08:00 for
-her across daylight-saving changes; :class:`Hours` does the conversions.
+her across daylight-saving changes (:mod:`bot.handoff.hours`).
 
 Addresses never reach the logs: log lines and change lines name counsellors by id only.
 """
@@ -20,287 +20,39 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Boolean, Column, DateTime, String, UniqueConstraint, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.countries import calling_code, country_of_phone
 from bot.datafiles import languages_of, load_yaml
+from bot.handoff.hours import Hours, timezone_info
 from bot.storage import Base, utcnow
 
 logger = logging.getLogger(__name__)
 
 CHANNELS = ("telegram", "sms", "local")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A supervisor also assigns, takes over and closes any handoff, and reads any transcript.
+ROLES = ("counsellor", "supervisor")
 LOCAL_FILE = Path(__file__).with_name("counsellors.local.yml")
 FILE_KEYS = ("id", "name", "languages", "channel", "address", "timezone", "hours")
+OPTIONAL_KEYS = ("active", "role")
 
 _UTC = timezone.utc
-_DAY = 24 * 60  # minutes
-_WEEK = 7 * _DAY
-_LOOK_AHEAD = timedelta(days=8)
-_RANGE = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
 _TELEGRAM_ID = re.compile(r"[1-9]\d{0,19}")
-# Shown unmasked in front of a phone number (mirrors bot.channels.sms.COUNTRY_CODES, which
-# imports the web stack).
-_COUNTRY_PREFIXES = ("+223", "+51", "+33")
 
 
 def counsellors_file(environ: Mapping[str, str] | None = None) -> Path:
     """``COUNSELLORS_FILE``, else the local run's registry (the console's counsellor)."""
     env = os.environ if environ is None else environ
     return Path(env["COUNSELLORS_FILE"]) if env.get("COUNSELLORS_FILE") else LOCAL_FILE
-
-
-def timezone_info(name: str) -> ZoneInfo:
-    """The IANA timezone ``name``, or a ValueError that says what is expected."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("a timezone is required (an IANA name such as Africa/Bamako)")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path such as "/etc/x"
-        raise ValueError(
-            f"unknown timezone {name!r} (an IANA name such as Africa/Bamako)"
-        ) from None
-
-
-@dataclass(frozen=True)
-class Hours:
-    """Weekly working hours, in wall-clock time of ``timezone``.
-
-    ``intervals`` are minutes of the week from Monday 00:00, ``[start, end)``, merged and
-    sorted; the last may run past Sunday midnight into Monday. Build with :meth:`parse`.
-    """
-
-    intervals: tuple[tuple[int, int], ...] = ()
-    timezone: str = "UTC"
-
-    def __post_init__(self) -> None:
-        timezone_info(self.timezone)
-
-    @classmethod
-    def parse(cls, text: str, timezone: str = "UTC") -> Hours:
-        """``"mon-fri 08:00-18:00; sat 09:00-13:00"``, ``"mon,wed 08:00-12:00, 14:00-18:00"``,
-        ``"fri 20:00-02:00"`` (to the next morning), ``"always"``, ``"never"`` or ``""``."""
-        if not isinstance(text, str):
-            raise ValueError(f"hours must be text such as 'mon-fri 08:00-18:00', not {text!r}")
-        spec = re.sub(r"\s*([-,])\s*", r"\1", " ".join(text.lower().split()))
-        if spec in ("", "never"):
-            return cls((), timezone)
-        if spec in ("always", "24/7"):
-            return cls(((0, _WEEK),), timezone)
-        spans: list[tuple[int, int]] = []
-        for clause in (c.strip() for c in spec.split(";")):
-            if not clause:
-                continue
-            days_text, _, times_text = clause.partition(" ")
-            if not times_text.strip(" ,"):
-                raise ValueError(
-                    f"hours {clause!r}: expected days then times, e.g. 'mon-fri 08:00-18:00'"
-                )
-            if _RANGE.fullmatch(days_text):
-                raise ValueError(f"hours {clause!r}: days come first, e.g. 'mon-fri 08:00-18:00'")
-            days = _days(days_text.rstrip(":"), clause)
-            for token in re.split(r"[,\s]+", times_text.strip(" ,")):
-                start, end = _range(token, clause)
-                spans += [(day * _DAY + start, day * _DAY + end) for day in days]
-        return cls(_merge(spans), timezone)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return timezone_info(self.timezone)
-
-    def is_open(self, at: datetime) -> bool:
-        """Working at ``at`` (timezone-aware), read on the counsellor's wall clock."""
-        local = _aware(at).astimezone(self.zone)
-        minute = local.weekday() * _DAY + local.hour * 60 + local.minute
-        second = minute * 60 + local.second + local.microsecond / 1e6
-        week = _WEEK * 60
-        return any(
-            start * 60 <= t < end * 60
-            for start, end in self.intervals
-            for t in (second, second + week)
-        )
-
-    def next_opening(self, at: datetime) -> datetime | None:
-        """The first moment >= ``at`` when working (``at`` itself when working now), in the
-        timezone of ``at``; None if there is none within 8 days ("never").
-
-        An opening is a span starting on the wall clock, or the clock jumping into a span
-        at a daylight-saving change; both are candidates, the earliest open one wins."""
-        at = _aware(at)
-        if self.is_open(at):
-            return at
-        if not self.intervals:
-            return None
-        start = at.astimezone(_UTC)
-        limit = start + _LOOK_AHEAD
-        candidates = self._transitions(start, limit)
-        first_day = at.astimezone(self.zone).date() - timedelta(days=1)
-        for n in range(_LOOK_AHEAD.days + 2):
-            day = first_day + timedelta(days=n)
-            candidates += self._starts_on(day)
-        opening = min(
-            (c for c in candidates if start <= c <= limit and self.is_open(c)), default=None
-        )
-        return None if opening is None else opening.astimezone(at.tzinfo)
-
-    def _starts_on(self, day: date) -> list[datetime]:
-        """The instants (UTC) when spans start on ``day``'s wall clock: a time the clock shows
-        twice (autumn) gives two instants; one it skips (spring) is caught as a transition."""
-        instants = []
-        for start, _ in self.intervals:
-            if start % _WEEK // _DAY == day.weekday():
-                minute = start % _DAY
-                wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.zone)
-                instants += [wall.replace(fold=f).astimezone(_UTC) for f in (0, 1)]
-        return instants
-
-    def _transitions(self, start: datetime, end: datetime) -> list[datetime]:
-        """Instants in [start, end] when the zone's UTC offset changes (sampled hourly, then
-        found to the second)."""
-
-        def offset(epoch: int) -> timedelta | None:
-            return datetime.fromtimestamp(epoch, self.zone).utcoffset()
-
-        found = []
-        step = 3600
-        t, last = int(start.timestamp()), int(end.timestamp())
-        current = offset(t)
-        while t < last:
-            u = min(t + step, last)
-            if offset(u) != current:
-                lo, hi = t, u
-                while hi - lo > 1:
-                    mid = (lo + hi) // 2
-                    lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
-                found.append(datetime.fromtimestamp(hi, _UTC))
-                current = offset(u)
-            t = u
-        return found
-
-    def __repr__(self) -> str:
-        return f"Hours.parse({str(self)!r}, {self.timezone!r})"
-
-    def __str__(self) -> str:
-        """The canonical text: ``Hours.parse(str(h), h.timezone) == h``."""
-        if not self.intervals:
-            return "never"
-        if self.intervals == ((0, _WEEK),):
-            return "always"
-        per_day: dict[int, list[tuple[int, int]]] = {}
-        for start, end in self.intervals:
-            for day, s, e in _clauses(start, end):
-                per_day.setdefault(day, []).append((s, e))
-        groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
-        for day in sorted(per_day):
-            groups.setdefault(tuple(sorted(per_day[day])), []).append(day)
-        return "; ".join(
-            f"{_format_days(days)} {', '.join(f'{_hhmm(s)}-{_hhmm(e)}' for s, e in ranges)}"
-            for ranges, days in sorted(groups.items(), key=lambda group: group[1][0])
-        )
-
-
-def _aware(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"a timezone-aware datetime is required, not {at!r}")
-    return at
-
-
-def _days(text: str, clause: str) -> list[int]:
-    days: list[int] = []
-    for item in text.split(","):
-        first, dash, last = item.partition("-")
-        a = _day(first, clause)
-        b = _day(last, clause) if dash else a
-        days += [(a + n) % 7 for n in range((b - a) % 7 + 1)]  # fri-mon wraps the weekend
-    return days
-
-
-def _day(name: str, clause: str) -> int:
-    if name not in DAYS:
-        raise ValueError(f"hours {clause!r}: unknown day {name!r} (days: {' '.join(DAYS)})")
-    return DAYS.index(name)
-
-
-def _range(token: str, clause: str) -> tuple[int, int]:
-    """Minutes from the day's midnight; an end before the start is the next morning."""
-    match = _RANGE.fullmatch(token)
-    if not match:
-        raise ValueError(
-            f"hours {clause!r}: {token!r} is not a time range like 08:00-18:00"
-            " (separate clauses with ';')"
-        )
-    h1, m1, h2, m2 = map(int, match.groups())
-    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
-        raise ValueError(f"hours {clause!r}: {token!r} has a time outside 00:00-24:00")
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if start == end:
-        raise ValueError(f"hours {clause!r}: {token!r} is empty (a whole day is 00:00-24:00)")
-    return start, end if end > start else end + _DAY
-
-
-def _merge(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """Minutes of the week, overlaps and neighbours joined; a span over Sunday midnight is
-    one interval, last, ending after ``_WEEK``."""
-    linear = []
-    for start, end in spans:
-        if end > _WEEK:
-            linear += [(start, _WEEK), (0, end - _WEEK)]
-        else:
-            linear.append((start, end))
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(linear):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    if len(merged) > 1 and merged[0][0] == 0 and merged[-1][1] == _WEEK:
-        merged = [*merged[1:-1], (merged[-1][0], merged[0][1] + _WEEK)]
-    return tuple(merged)
-
-
-def _clauses(start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(day, start, end) pieces of one interval as the syntax writes them: within a day,
-    or over one midnight when it ends before the start time."""
-    while start < end:
-        day, s = divmod(start, _DAY)
-        if end - start <= _DAY - s:
-            yield day % 7, s, s + end - start
-            start = end
-        elif s and end - (day + 1) * _DAY < s:
-            yield day % 7, s, end - (day + 1) * _DAY
-            start = end
-        else:
-            yield day % 7, s, _DAY
-            start = (day + 1) * _DAY
-
-
-def _hhmm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
-def _format_days(days: list[int]) -> str:
-    runs: list[list[int]] = []
-    for day in days:
-        if runs and day == runs[-1][-1] + 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    parts = []
-    for run in runs:
-        if len(run) >= 3:
-            parts.append(f"{DAYS[run[0]]}-{DAYS[run[-1]]}")
-        else:
-            parts += [DAYS[day] for day in run]
-    return ",".join(parts)
 
 
 def normalise_address(channel: str, address: object) -> str:
@@ -332,7 +84,7 @@ def mask(channel: str, address: str) -> str:
     if not address:
         return "-"
     if channel == "sms":
-        prefix = next((p for p in _COUNTRY_PREFIXES if address.startswith(p)), address[:3])
+        prefix = calling_code(country_of_phone(address)) or address[:3]  # shown unmasked
         return f"{prefix}•••••{address[-2:]}"
     if channel == "telegram":
         return f"tg:•••{address[-2:]}"
@@ -353,6 +105,7 @@ class Counsellor:
     timezone: str
     hours: Hours
     active: bool = True
+    role: str = "counsellor"
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _SLUG.fullmatch(self.id):
@@ -371,6 +124,8 @@ class Counsellor:
             )
         if not isinstance(self.active, bool):
             raise ValueError(f"{where}: active must be true or false")
+        if self.role not in ROLES:
+            raise ValueError(f"{where}: unknown role {self.role!r} (roles: {', '.join(ROLES)})")
         if self.active or self.address:
             try:
                 address = normalise_address(self.channel, self.address)
@@ -398,7 +153,7 @@ class Counsellor:
         if not isinstance(data, Mapping):
             raise ValueError(f"expected a mapping with keys {', '.join(FILE_KEYS)}")
         missing = [key for key in FILE_KEYS if key not in data]
-        unknown = sorted(str(key) for key in data if key not in (*FILE_KEYS, "active"))
+        unknown = sorted(str(key) for key in data if key not in (*FILE_KEYS, *OPTIONAL_KEYS))
         where = f"counsellor {data.get('id', '?')}"
         if missing or unknown:
             problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
@@ -424,6 +179,7 @@ class Counsellor:
             timezone=data["timezone"],
             hours=data["hours"],
             active=data.get("active", True),
+            role=data.get("role", "counsellor"),
         )
 
     @property
@@ -434,6 +190,10 @@ class Counsellor:
     @property
     def masked_address(self) -> str:
         return mask(self.channel, self.address)
+
+    @property
+    def supervisor(self) -> bool:
+        return self.role == "supervisor"
 
     def speaks(self, language: str) -> bool:
         return language in self.languages
@@ -457,6 +217,9 @@ class CounsellorRecord(Base):  # type: ignore[misc,valid-type]
     hours = Column(String(500), nullable=False)  # canonical text of Hours
     active = Column(Boolean, nullable=False, default=True)
     updated_at = Column(DateTime(timezone=True), nullable=False)
+    role = Column(String(12), nullable=False, default="counsellor", server_default="counsellor")
+    # She wrote STOP to her console: asked to confirm (not part of the registry file).
+    stop_asked_at = Column(DateTime(timezone=True))
 
 
 def load_file(path: str | Path) -> list[Counsellor]:
@@ -555,6 +318,43 @@ class Registry:
             row = session.scalars(statement).first()
             return None if row is None else _counsellor(row)
 
+    def named(self, name: str) -> Counsellor | None:
+        """The active counsellor a supervisor names: her id or her first name, any case."""
+        wanted = name.strip().lstrip("@").casefold()
+        active = [c for c in self.all() if c.active]
+        return next((c for c in active if c.id == wanted), None) or next(
+            (c for c in active if c.name.casefold() == wanted), None
+        )
+
+    def supervisors(self) -> list[Counsellor]:
+        """Active supervisors, by id (told when a relay finally fails)."""
+        return [c for c in self.all() if c.active and c.supervisor]
+
+    def ask_stop(self, counsellor_id: str) -> None:
+        """She wrote STOP: remember it, to act on her confirmation."""
+        self._set_stop(counsellor_id, self._clock())
+
+    def stop_asked(self, counsellor_id: str, within: timedelta) -> bool:
+        """Whether she wrote STOP less than ``within`` ago (and it was not answered yet)."""
+        with self._transaction() as session:
+            row = session.get(CounsellorRecord, counsellor_id)
+            asked = row.stop_asked_at if row is not None else None
+        if asked is None:
+            return False
+        asked = asked if asked.tzinfo else asked.replace(tzinfo=_UTC)
+        return self._clock() - asked <= within
+
+    def clear_stop(self, counsellor_id: str) -> None:
+        self._set_stop(counsellor_id, None)
+
+    def _set_stop(self, counsellor_id: str, value: datetime | None) -> None:
+        with self._transaction() as session:
+            session.execute(
+                update(CounsellorRecord).where(CounsellorRecord.id == counsellor_id)
+                .values(stop_asked_at=value),
+                execution_options={"synchronize_session": False},
+            )  # fmt: skip
+
     def available(self, language: str, at: datetime | None = None) -> list[Counsellor]:
         """Active counsellors who speak ``language`` and work at ``at`` (now), by id."""
         at = self._clock() if at is None else at
@@ -622,6 +422,7 @@ def _counsellor(row: CounsellorRecord) -> Counsellor:
         timezone=row.timezone,
         hours=Hours.parse(row.hours, row.timezone),
         active=bool(row.active),
+        role=row.role or "counsellor",
     )
 
 
@@ -634,6 +435,7 @@ def _values(counsellor: Counsellor) -> dict[str, Any]:
         "timezone": counsellor.timezone,
         "hours": str(counsellor.hours),
         "active": counsellor.active,
+        "role": counsellor.role,
     }
 
 
@@ -676,7 +478,7 @@ def _plan(
 def _change_line(old: Counsellor, new: Counsellor) -> str:
     fields = [
         name
-        for name in ("name", "languages", "channel", "address", "timezone")
+        for name in ("name", "languages", "channel", "address", "timezone", "role")
         if getattr(old, name) != getattr(new, name)
     ]
     if str(old.hours) != str(new.hours):

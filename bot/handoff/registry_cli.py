@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from bot.handoff.registry import CHANNELS, Counsellor, Registry, counsellors_file
+from bot.datafiles import table
+from bot.handoff.registry import CHANNELS, ROLES, Counsellor, Registry, counsellors_file
+from bot.handoff.service import HandoffService, HandoffSettings
+from bot.handoff.supervision import import_registry, remove_counsellor
 from bot.storage import engine_from_env, utcnow
 
 Handler = Callable[[argparse.Namespace, Any], int]
-COLUMNS = ("id", "name", "languages", "channel", "address", "hours", "timezone", "active",
-           "on duty")  # fmt: skip
+COLUMNS = ("id", "name", "role", "languages", "channel", "address", "hours", "timezone",
+           "active", "on duty")  # fmt: skip
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -50,8 +53,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     adding.add_argument(
         "--hours", required=True, help="e.g. 'mon-fri 08:00-18:00; sat 09:00-13:00', 'always'"
     )
+    adding.add_argument(
+        "--role", choices=ROLES, default="counsellor",
+        help="a supervisor also assigns, takes over and closes any handoff",
+    )  # fmt: skip
     adding.set_defaults(func=_add)
-    removing = sub.add_parser("remove", help="deactivate a counsellor (kept for the history)")
+    removing = sub.add_parser(
+        "remove", help="deactivate a counsellor (kept for the history); her handoffs go back "
+        "to the queue")  # fmt: skip
     removing.add_argument("id")
     removing.set_defaults(func=_remove)
 
@@ -71,8 +80,12 @@ def _reporting(handler: Handler) -> Handler:
 
 
 def _registry() -> Registry:
-    """On the project database; its table exists since bot.handoff.registry is imported."""
+    """On the project database (upgraded to the newest schema by ``engine_from_env``)."""
     return Registry(engine_from_env())
+
+
+def _handoffs() -> HandoffService:
+    return HandoffService(engine_from_env(), HandoffSettings.from_env())
 
 
 @_reporting
@@ -83,8 +96,8 @@ def _list(args: argparse.Namespace, settings: Any) -> int:
         return 0
     now = utcnow()
     rows = [
-        (c.id, c.name, ",".join(c.languages), c.channel, c.masked_address, str(c.hours),
-         c.timezone, _yes(c.active), _yes(c.on_duty(now)))
+        (c.id, c.name, c.role, ",".join(c.languages), c.channel, c.masked_address,
+         str(c.hours), c.timezone, _yes(c.active), _yes(c.on_duty(now)))
         for c in counsellors
     ]  # fmt: skip
     print("\n".join(table(COLUMNS, rows)))
@@ -94,7 +107,7 @@ def _list(args: argparse.Namespace, settings: Any) -> int:
 @_reporting
 def _import(args: argparse.Namespace, settings: Any) -> int:
     path = args.file or counsellors_file()
-    lines = _registry().import_file(path, dry_run=args.dry_run)
+    lines = import_registry(_registry(), _handoffs(), path, dry_run=args.dry_run)
     print("\n".join(lines) if lines else f"{path}: no change.")
     if args.dry_run:
         print("Dry run: nothing written.")
@@ -111,6 +124,7 @@ def _add(args: argparse.Namespace, settings: Any) -> int:
         address=args.address,
         timezone=args.timezone,
         hours=args.hours,
+        role=args.role,
     )
     lines = _registry().upsert(counsellor)
     print("\n".join(lines) if lines else f"{counsellor.id}: no change.")
@@ -120,7 +134,7 @@ def _add(args: argparse.Namespace, settings: Any) -> int:
 @_reporting
 def _remove(args: argparse.Namespace, settings: Any) -> int:
     registry = _registry()
-    if registry.remove(args.id):
+    if remove_counsellor(registry, _handoffs(), args.id):
         print(f"deactivate {args.id}")
         return 0
     known = registry.get(args.id)
@@ -131,12 +145,3 @@ def _remove(args: argparse.Namespace, settings: Any) -> int:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell, two spaces apart."""
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    return [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    ]

@@ -1,20 +1,24 @@
 """The handoff in the Rasa server: every inbound message asks its owner first, then goes to
 the bot, the queue or the counsellor; counsellors answer from their consoles; timers fire.
 
-- With a counsellor, a user's message is kept in the transcript, marked for relay, then
-  relayed to her console by :meth:`Relay.flush` (in order, one sender across instances; a
-  failed send is retried by the worker, she is not asked to write again); the bot says
-  nothing. Queued, it is kept for the counsellor (and shown in the Telegram topic), and
-  the user hears "you are number N" at most every few minutes. The
-  deterministic safety check still runs on every message: an emergency while waiting gets
-  the fixed reply and the numbers at once, and is flagged to the counsellors.
-- Consoles: a Telegram staff supergroup with one forum topic per handoff
-  (:mod:`bot.handoff.console`), and the text console for counsellors on SMS or on the local
-  terminal (``TAKE 12``, ``#12 text``, ``DONE 12 resolved``).
+- Consoles first: a registered counsellor's message (SMS, terminal) or a staff-group post is
+  a console message (:mod:`bot.handoff.staff`), before any opt-out keyword, so that
+  "#12 stop" reaches the user and her own STOP asks for a confirmation.
+- The safety check answers her in every state: queued or with a counsellor, an emergency
+  gets the fixed reply and her country's numbers at once (her country asked first when it is
+  unknown), after the counsellor is warned and before her message is relayed.
+- With a counsellor, her message is kept in the transcript, marked, and relayed by
+  :meth:`Relay.flush`: both directions, in order, one sender across instances, a failed send
+  retried by the worker and, after :data:`~bot.handoff.service.MAX_RELAY_ATTEMPTS`, reported
+  to the holder and the supervisors. Towards the console her words are quoted (each line
+  marked as hers), cut at :data:`RELAY_MAX_CHARS`, and sent from a small budget per handoff
+  (:data:`RELAY_BURST`, then one every :data:`RELAY_EVERY`; what waits goes together, and she
+  is told once). Queued, her
+  messages are kept for the counsellor and she hears "you are number N" now and then.
+- No stranded conversation: a counsellor silent while the user writes, removed from the
+  registry, or unreachable gives the handoff back to the queue, first in line.
 - Rasa: the tracker is paused by the action that opened the handoff; relayed messages are
-  appended to it, and the hand-back resumes it with an ``action_listen`` so that the next
-  turn is an ordinary one. The gate here does not rely on the pause: a session expiry
-  cannot make the bot speak over a counsellor.
+  appended to it, and the hand-back resumes it. The gate here does not rely on the pause.
 - Timers (:class:`~bot.handoff.service.HandoffService`): one worker task per process wakes
   after each turn and when the next timer is due.
 """
@@ -23,66 +27,66 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from bot.channels.outbound import Outbox
+from bot import menu
+from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView
+from bot.countries import PROGRAMME, zone
 from bot.handoff import messages as m
-from bot.handoff.console import TelegramConsole, parse_text_command, parse_topic_message
-from bot.handoff.ownership import (
-    BOT,
-    COUNSELLOR,
-    COUNSELLOR_OUTCOMES,
-    QUEUED,
-    Owner,
-    OwnershipConflict,
-)
+from bot.handoff.console import TelegramConsole, quoted
+from bot.handoff.models import Handoff, Pending, Timer
+from bot.handoff.moves import Moves, NoHistory, TrackerHistory
+from bot.handoff.notices import Notices
+from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, Owner, OwnershipConflict
 from bot.handoff.registry import Counsellor, Registry
-from bot.handoff.service import GIVE_UP, IDLE, NOTIFY, RENOTIFY, Handoff, HandoffService, Timer
+from bot.handoff.service import (
+    ASSIGNED,
+    CLOSED,
+    GIVE_UP,
+    IDLE,
+    MAX_RELAY_ATTEMPTS,
+    NOTIFY,
+    RENOTIFY,
+    RETURNED,
+    SILENT,
+    USER,
+    HandoffService,
+)
+from bot.handoff.staff import StaffConsole
+from bot.handoff.supervision import import_registry
 from bot.i18n import Translator
-from bot.safety import emergency_messages, load_lexicon
+from bot.safety import emergency_messages, load_lexicon, numbers_line, record_alert
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 5.0  # the worker also looks for timers other instances scheduled
-SUMMARY_CHARS = 80
-TRANSCRIPT_LINES = 8
-# The user's time zone for "counsellors are back on ...", from her country.
-COUNTRY_ZONES = {"ML": "Africa/Bamako", "PE": "America/Lima", "FR": "Europe/Paris"}
 # What a counsellor cannot receive (she sees "[voice]"): the user is asked to write instead.
 NOT_TEXT = frozenset({"media", "voice", "location", "sticker", "other"})
+# Her words to the console: at most this long each (the transcript keeps them whole), and
+# sent from a bucket of RELAY_BURST sends per handoff that refills one every RELAY_EVERY
+# (what waits is sent together): a flood from Telegram cannot make an SMS counsellor's phone
+# receive dozens of segments. She is told at most once per SLOW_NOTICE_EVERY.
+RELAY_MAX_CHARS = 400
+RELAY_BURST, RELAY_EVERY = 8, timedelta(seconds=10)
+SLOW_NOTICE_EVERY = timedelta(minutes=1)
+WARN_FIRST_S = 1.0  # an emergency: the counsellor's warning first, her numbers within this
+MAX_COUNTRY_ASKS = 2  # during a handoff; then her counsellor, warned, takes it from there
 
 
-class TrackerHistory(Protocol):
-    """Rasa's side (:class:`bot.handoff.tracker.RasaHistory`): best effort, never the gate."""
+class Sent(enum.Enum):
+    """What one relay attempt came to."""
 
-    async def user(self, conversation_id: str, text: str) -> None: ...
-
-    async def counsellor(self, conversation_id: str, text: str, counsellor_id: str) -> None: ...
-
-    async def resume(self, conversation_id: str) -> None: ...
-
-
-class NoHistory:
-    async def user(self, conversation_id: str, text: str) -> None:
-        return None
-
-    async def counsellor(self, conversation_id: str, text: str, counsellor_id: str) -> None:
-        return None
-
-    async def resume(self, conversation_id: str) -> None:
-        return None
-
-
-def user_zone(country: str | None) -> ZoneInfo | None:
-    zone = COUNTRY_ZONES.get(country or "")
-    return ZoneInfo(zone) if zone else None
+    DONE = "done"  # delivered (or kept for the queue's topic)
+    WAIT = "wait"  # the handoff's budget is spent: later, together
+    RETRY = "retry"  # the provider refused: again after RELAY_RETRY, in order
+    GONE = "gone"  # the recipient cannot be reached at all (opted out, removed)
 
 
 @dataclass
@@ -100,24 +104,37 @@ class Relay:
     _worker: asyncio.Task[None] | None = None
     _relays_looked_at: float = 0.0  # monotonic: the worker's last look for left relays
 
+    def __post_init__(self) -> None:
+        self.notices = Notices(self.service, self.registry, self.store, self.outbox,
+                               self.telegram)  # fmt: skip
+        self.moves = Moves(self.notices, self.history)
+        self.staff = StaffConsole(self.notices, self.moves, self.flush)
+
     async def _db(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(work, *args, **kwargs)
 
     # Inbound --------------------------------------------------------------------------
 
-    async def route(self, contact: ContactView, inbound: Any) -> str | None:
-        """Before Rasa: a counsellor's console message, or a message of a conversation a
-        person owns. The inbound status to record when handled, None for a normal turn."""
+    async def console(self, contact: ContactView, inbound: Any) -> str | None:
+        """A counsellor's console message (the staff group, or a registered counsellor by
+        SMS or the terminal): handled, "console"; None for anyone else. Asked before any
+        keyword of the channel."""
         if inbound.kind == "staff":
-            await self.staff(contact, inbound)
+            await self.staff.staff_group(contact.address, inbound.thread, inbound.text or "")
             return "console"
         if contact.channel != "telegram":  # Telegram counsellors use the staff group
             counsellor = await self._db(self.registry.find, contact.channel, contact.address)
             if counsellor is not None and counsellor.active:
-                await self.text_console(counsellor, contact, inbound.text or "")
+                await self.staff.text_console(counsellor, contact, inbound.text or "")
                 return "console"
-        text = inbound.text or inbound.payload
-        kind = inbound.kind
+        return None
+
+    async def route(self, contact: ContactView, inbound: Any) -> str | None:
+        """Before Rasa: a console message, or a message of a conversation a person owns.
+        The inbound status to record when handled, None for a normal turn."""
+        handled = await self.console(contact, inbound)
+        if handled is not None:
+            return handled
         owner = await self._db(self.service.owner, contact.id)
         if owner.state == BOT:
             return None
@@ -125,332 +142,323 @@ class Relay:
         if handoff is None:  # owned without a handoff row: never leave her unanswered
             logger.warning("Conversation %s is %s with no open handoff.", contact.id, owner.state)
             return None
-        said = (text or "").strip()
-        if kind in NOT_TEXT or not said:  # "[voice]", "[media] look at this": she sees it came
-            said = f"[{kind}] {said}".strip()
+        said = await self._said(contact, inbound)
         with_counsellor = owner.state == COUNSELLOR and bool(owner.counsellor_id)
-        await self._db(self.service.record, handoff.id, "user", said, to_relay=with_counsellor)
+        await self._db(self.service.record, handoff.id, USER, said, to_relay=with_counsellor)
         await self.history.user(contact.id, said)
         category = load_lexicon().category(said)
         if category is not None:
-            await self._emergency(contact, handoff, category, owner)
-        if kind in NOT_TEXT:
-            await self._say(contact.id, handoff.language, m.MEDIA_NOT_RELAYED)
+            await self.emergency(contact, handoff, owner, category)
+        elif handoff.country_question:
+            await self._country_answer(contact, handoff, inbound, said)
+        if inbound.kind in NOT_TEXT:
+            await self.notices.say(contact.id, handoff.language, m.MEDIA_NOT_RELAYED)
         if with_counsellor:
+            if len(said) > RELAY_MAX_CHARS:
+                await self.notices.say(contact.id, handoff.language, m.RELAY_CUT)
             return "relayed" if await self.flush(handoff.id) else "relay_pending"
-        await self._topic_post(handoff, f"#{handoff.id}: {said}")
+        await self.notices.topic_post(handoff, quoted(handoff.id, said))
         if await self._db(self.service.claim_waiting_notice, handoff.id):
             position = await self._db(self.service.position, contact.id) or 1
-            await self._say(contact.id, handoff.language, m.WAITING, position=position)
+            await self.notices.say(contact.id, handoff.language, m.WAITING, position=position)
         return "held"
 
-    async def _emergency(
-        self, contact: ContactView, handoff: Handoff, category: str, owner: Owner
+    async def opted_out(self, contact: ContactView) -> None:
+        """She sent STOP: her handoff ends, and her counsellor (the staff group) knows that
+        nothing can reach her any more."""
+        handoff = await self._db(self.service.open_handoff, contact.id)
+        if handoff is None:
+            return
+        owner = await self._db(self.service.owner, contact.id)
+        try:
+            handoff = await self._db(self.service.close, handoff.id, "opted_out", actor="user")
+        except (OwnershipConflict, LookupError):
+            return
+        holder = owner.counsellor_id if owner.state == COUNSELLOR else None
+        await self.moves.closed(handoff, "opted_out", holder=holder, user_keys=(),
+                                staff_key=m.USER_LEFT)  # fmt: skip
+
+    async def _said(self, contact: ContactView, inbound: Any) -> str:
+        """Her message as the transcript keeps it: her words, a button's title, or a mark
+        for what a counsellor cannot receive ("[voice]", "[media] look at this")."""
+        said = (inbound.text or inbound.payload or "").strip()
+        if inbound.button is not None and not said:
+            choice = await self._db(self.store.button_choice, contact.id, inbound.button)
+            said = choice[0] if choice else str(inbound.button)
+        if inbound.kind in NOT_TEXT or not said:
+            said = f"[{inbound.kind}] {said}".strip()
+        return said
+
+    # Emergencies ----------------------------------------------------------------------
+
+    async def emergency(
+        self, contact: ContactView, handoff: Handoff, owner: Owner, category: str
     ) -> None:
-        """Danger signs during a handoff: priority, a flag to counsellors (before the
-        message itself), and while she waits, the fixed reply and the numbers at once."""
-        await self._db(self.service.ownership.request, contact.id, "emergency")
-        if owner.state == QUEUED:
-            for text in emergency_messages(category, handoff.language, contact.country):
-                await self.outbox.send(contact.id, text)
-        await self._console_notice(handoff, m.EMERGENCY_FLAG, id=handoff.id)
+        """Danger signs while a person owns the conversation: priority, an alert (no text),
+        the counsellor warned first, then her fixed reply and numbers, before any relay."""
+        await self._db(record_alert, self.store.engine, contact.id, category, handoff.language,
+                       contact.country)  # fmt: skip
+        if not handoff.priority:  # first in line from now on, and said so in the topic title
+            handoff, _ = await self._db(self.service.request, contact.id, "emergency",
+                                        language=handoff.language, channel=handoff.channel)
+            await self.notices.retitle(handoff, owner.state)
+        warning = asyncio.ensure_future(self._warn(handoff, owner))
+        try:  # a slow console (the staff group's pace) must not hold her numbers
+            await asyncio.wait_for(asyncio.shield(warning), WARN_FIRST_S)
+        except asyncio.TimeoutError:
+            self._keep(warning)
+        except Exception as error:
+            logger.error("Emergency warning for #%d failed (%s).", handoff.id,
+                         type(error).__name__)  # fmt: skip
+        await self._numbers(contact, handoff, category)
+
+    async def _warn(self, handoff: Handoff, owner: Owner) -> None:
+        await self.notices.console_notice(handoff, m.EMERGENCY_FLAG, id=handoff.id)
         if owner.state == COUNSELLOR:
-            counsellor = await self._db(self.registry.get, owner.counsellor_id or "")
-            if counsellor is not None and not self._in_topic(counsellor):
-                await self._teller(counsellor)(m.EMERGENCY_FLAG, id=handoff.id)
+            holder = await self._db(self.registry.get, owner.counsellor_id or "")
+            await self.notices.tell_counsellor(holder, m.EMERGENCY_FLAG, id=handoff.id)
+
+    async def _numbers(self, contact: ContactView, handoff: Handoff, category: str) -> None:
+        """The fixed reply and the numbers of her country; her country asked first (with
+        the numbered list) when the channel did not tell it."""
+        language = handoff.language
+        reply, line = emergency_messages(category, language, contact.country)
+        await self._send(contact.id, reply)
+        if contact.country:
+            await self._send(contact.id, line)
+            return
+        await self._ask_country(contact, handoff, category, menu.ASK_COUNTRY)
+
+    async def _ask_country(
+        self, contact: ContactView, handoff: Handoff, category: str, intro: str
+    ) -> None:
+        translate = Translator(handoff.language)
+        buttons = [Button(title, payload) for title, payload in menu.country_choices(translate)]
+        await self._send(contact.id, translate(intro), buttons)
+        await self._db(self.service.ask_country, handoff.id, category)
+
+    async def _country_answer(
+        self, contact: ContactView, handoff: Handoff, inbound: Any, said: str
+    ) -> None:
+        """Her answer to the country question asked during the handoff: the numbers, or
+        the question again (twice at most: her counsellor was warned)."""
+        answer = said
+        if inbound.button is not None:
+            answer = await self._db(self.store.button_payload, contact.id, inbound.button) or said
+        country = menu.country_answer(answer)
+        category = handoff.country_question or "general"
+        if country is not None:
+            if country in PROGRAMME:  # kept for the next time ("another country" is not)
+                await self._db(self.store.set_country, contact.id, country)
+            await self._send(contact.id, numbers_line(category, handoff.language, country))
+            await self._db(self.service.country_settled, handoff.id)
+        elif handoff.country_asks < MAX_COUNTRY_ASKS:
+            await self._ask_country(contact, handoff, category, menu.ASK_COUNTRY_AGAIN)
+        else:
+            await self._db(self.service.country_settled, handoff.id)
+
+    async def emergency_outside_turn(
+        self, contact: ContactView, text: str, language: str
+    ) -> bool:
+        """A message whose turn crashed (or was cut by a restart), in a conversation the bot
+        owns: if it shows danger signs she gets the fixed reply, her numbers and a priority
+        handoff, as a turn would have given. False when it shows none."""
+        category = load_lexicon().category(text or "")
+        if category is None:
+            return False
+        owner = await self._db(self.service.owner, contact.id)
+        if owner.state == BOT:
+            on_duty = await self._db(self.registry.available, language)
+            opens_at = None if on_duty else await self._db(self.registry.next_opening, language)
+            await self._db(self.service.request, contact.id, "emergency", language=language,
+                           channel=contact.channel, opens_at=opens_at)  # fmt: skip
+            self.wake()
+        handoff = await self._db(self.service.open_handoff, contact.id)
+        if handoff is None:
+            return False
+        await self.emergency(contact, handoff, owner, category)
+        position = await self._db(self.service.position, contact.id)
+        if position is not None:
+            await self.notices.say(contact.id, handoff.language, m.QUEUED, position=position)
+        return True
+
+    async def _send(self, conversation_id: str, text: str, buttons: list[Button] | None = None
+                    ) -> None:  # fmt: skip
+        try:
+            await self.outbox.send(conversation_id, text, buttons or [])
+        except Exception as error:
+            logger.error("Could not reach %s (%s).", conversation_id, type(error).__name__)
+
+    # The relay queue ------------------------------------------------------------------
 
     async def flush(self, handoff_id: int) -> bool:
-        """Her messages waiting for the counsellor, sent in order by the holder of the
-        handoff's relay lease. True when this call sent them all; False when a send failed
-        (they stay marked: the worker tries again after ``RELAY_RETRY``) or another sender
-        holds them."""
+        """What waits for delivery in this handoff, both directions, sent in order by the
+        holder of the handoff's relay lease. True when this call delivered it all; False
+        when something waits (a refused send, the budget) or another sender holds it."""
         token = await self._db(self.service.take_relay, handoff_id)
         if token is None:
             return False
+        stopped: set[str] = set()  # directions that wait: the other one still goes
+        refused = False
         try:
-            while pending := await self._db(self.service.to_relay, handoff_id):
+            while True:
+                pending = [p for p in await self._db(self.service.to_relay, handoff_id)
+                           if p.direction not in stopped]  # fmt: skip
+                if not pending:
+                    break
+                if not await self._db(self.service.renew_relay, handoff_id, token):
+                    return False  # the lease expired: its new holder goes on
                 handoff = await self._db(self.service.get, handoff_id)
-                counsellor = await self._holder(handoff)
-                for message_id, text in pending:
-                    line = f"#{handoff_id}: {text}"
-                    if counsellor is not None:
-                        if not await self._db(self.service.renew_relay, handoff_id, token):
-                            return False  # the lease expired: its new holder goes on
-                        await self._to_counsellor(handoff, counsellor, line)
-                    elif handoff is not None and handoff.open:  # back in the queue meanwhile
-                        await self._topic_post(handoff, line)  # as a queued message is
-                    await self._db(self.service.relayed, message_id)
+                batch = _head(pending)
+                sent = await self._deliver(handoff, batch)
+                if sent in (Sent.DONE, Sent.GONE):
+                    continue
+                stopped.add(batch[0].direction)
+                refused |= sent is Sent.RETRY
         except Exception as error:
-            logger.error("Relay of #%d to its counsellor failed (%s); retrying.", handoff_id,
-                         type(error).__name__)  # fmt: skip
-            await self._db(self.service.release_relay, handoff_id, token, retry=True)
-            return False
-        await self._db(self.service.release_relay, handoff_id, token)
-        return True
+            logger.error("Relay of #%d failed (%s); retrying.", handoff_id, type(error).__name__)
+            refused = True
+        await self._db(self.service.release_relay, handoff_id, token, retry=refused)
+        return not stopped and not refused
+
+    async def _deliver(self, handoff: Handoff, batch: list[Pending]) -> Sent:
+        """One send of ``batch`` (consecutive messages of one direction), and its marks."""
+        ids = [p.id for p in batch]
+        send = self._to_console if batch[0].direction == USER else self._to_user
+        try:
+            sent = await send(handoff, batch)
+        except Exception as error:
+            logger.warning("Relay of #%d refused (%s).", handoff.id, type(error).__name__)
+            sent = Sent.RETRY
+        if sent is Sent.DONE:
+            await self._db(self.service.relayed, *ids)
+        elif sent is Sent.RETRY:
+            final = max(p.attempts for p in batch) + 1 >= MAX_RELAY_ATTEMPTS
+            await self._db(self.service.relay_failed, ids, final=final)
+            if final:
+                await self._report_failure(handoff, batch)
+                return Sent.GONE
+        elif sent is Sent.GONE:
+            await self._db(self.service.relay_failed, ids, final=True)
+        return sent
+
+    async def _to_console(self, handoff: Handoff, batch: list[Pending]) -> Sent:
+        """Her words to the holder's console; back in the queue meanwhile, to the topic."""
+        holder = await self._holder(handoff)
+        lines = "\n".join(quoted(handoff.id, _cut(p.text)) for p in batch)
+        if holder is None:
+            if handoff.open:
+                await self.notices.topic_post(handoff, lines)
+            return Sent.DONE  # kept in the transcript for whoever claims it next
+        if not await self._db(self.service.take_relay_budget, handoff.id, RELAY_BURST,
+                              RELAY_EVERY):  # fmt: skip
+            if await self._db(self.service.claim_slow_notice, handoff.id, SLOW_NOTICE_EVERY):
+                await self.notices.say(handoff.conversation_id, handoff.language, m.SLOW_DOWN)
+            return Sent.WAIT
+        if await self.notices.to_counsellor(handoff, holder, lines):
+            return Sent.DONE
+        # Her phone refuses everything (opted out): the request goes to someone else, who
+        # gets these words with the transcript.
+        await self.moves.requeue(handoff, holder.id, "unreachable")
+        return Sent.DONE
+
+    async def _to_user(self, handoff: Handoff, batch: list[Pending]) -> Sent:
+        """A counsellor's words to the user, on her channel."""
+        message = batch[0]
+        if not await self.outbox.send(handoff.conversation_id, message.text):
+            await self._tell_writer(handoff, message.counsellor_id, m.USER_LEFT, id=handoff.id)
+            return Sent.GONE  # she opted out (STOP): nothing can reach her
+        await self.history.counsellor(handoff.conversation_id, message.text,
+                                      message.counsellor_id or "")  # fmt: skip
+        return Sent.DONE
+
+    async def _report_failure(self, handoff: Handoff, batch: list[Pending]) -> None:
+        """Given up after MAX_RELAY_ATTEMPTS: the holder and the supervisors learn what did
+        not arrive (the transcript keeps it)."""
+        text = _cut(" / ".join(p.text for p in batch), 160)
+        owner = await self._db(self.service.owner, handoff.conversation_id)
+        holder = owner.counsellor_id if owner.state == COUNSELLOR else None
+        if batch[0].direction == USER:
+            name = await self.notices.name(holder)
+            await self.notices.tell_staff(handoff, m.RELAY_FAILED_COUNSELLOR, also=holder,
+                                          id=handoff.id, name=name, text=text)  # fmt: skip
+        else:
+            await self.notices.tell_staff(handoff, m.RELAY_FAILED_USER, also=holder,
+                                          id=handoff.id, text=text)  # fmt: skip
+
+    async def _tell_writer(
+        self, handoff: Handoff, counsellor_id: str | None, key: str, **values: Any
+    ) -> None:
+        counsellor = await self._db(self.registry.get, counsellor_id or "")
+        if counsellor is not None and self.notices.in_topic(counsellor):
+            await self.notices.console_notice(handoff, key, **values)
+        else:
+            await self.notices.tell_counsellor(counsellor, key, **values)
 
     async def retry_relays(self) -> None:
-        """The worker's part: her messages a failed send (or a dead instance) left behind."""
+        """The worker's part: what a failed send, the budget or a dead instance left."""
         for handoff_id in await self._db(self.service.relay_due):
             await self.flush(handoff_id)
 
     async def _holder(self, handoff: Handoff | None) -> Counsellor | None:
-        """The counsellor who holds this open handoff now, if any."""
+        """The counsellor who holds this open handoff now, if any. One who was removed
+        from the registry gives it back to the queue here."""
         if handoff is None or not handoff.open:
             return None
         owner = await self._db(self.service.owner, handoff.conversation_id)
         if owner.state != COUNSELLOR or not owner.counsellor_id:
             return None
-        return await self._db(self.registry.get, owner.counsellor_id)
-
-    # Consoles -------------------------------------------------------------------------
-
-    async def staff(self, contact: ContactView, inbound: Any) -> None:
-        """A message in the staff group: a command or words for the user, in a topic."""
-        if self.telegram is None or inbound.thread is None:
-            return
-        handoff = await self._db(self.service.by_topic, inbound.thread)
-        if handoff is None:
-            return  # the group's general chat, or a topic we did not open
-        tell = self._topic_teller(handoff)
-        counsellor = await self._db(self.registry.find, "telegram", contact.address)
+        counsellor = await self._db(self.registry.get, owner.counsellor_id)
         if counsellor is None or not counsellor.active:
-            await tell(m.NOT_REGISTERED)
-            return
-        verb, argument = parse_topic_message(inbound.text or "")
-        if verb == "help":
-            await tell(m.HELP_TELEGRAM)
-            return
-        await self.command(counsellor, verb, handoff.id, argument, tell)
-
-    def _topic_teller(self, handoff: Handoff) -> Callable[..., Awaitable[None]]:
-        async def tell(key: str | None, raw: str | None = None, **values: Any) -> None:
-            if self.telegram is not None:
-                text = raw if key is None else self._staff(key, **values)
-                await self.telegram.post(handoff, text)
-
-        return tell
-
-    async def text_console(self, counsellor: Counsellor, contact: ContactView, text: str) -> None:
-        """The SMS and local console: ``TAKE 12``, ``#12 text``, ``DONE 12 outcome``,
-        ``RELEASE 12``; anything else gets the list of commands."""
-        command = parse_text_command(text)
-        tell = self._teller(counsellor, contact.id)
-        if command is None:
-            await tell(m.HELP_SMS)
-            return
-        await self.command(counsellor, command.verb, command.handoff_id, command.argument, tell)
-
-    async def command(
-        self,
-        counsellor: Counsellor,
-        verb: str,
-        handoff_id: int,
-        argument: str,
-        tell: Callable[..., Awaitable[None]],
-    ) -> None:
-        """One console command, whichever console it came from."""
-        handoff = await self._db(self.service.get, handoff_id)
-        if handoff is None:
-            await tell(m.UNKNOWN_REQUEST, id=handoff_id)
-            return
-        if not handoff.open:
-            await tell(m.NOT_OPEN, id=handoff_id)
-            return
-        if verb == "claim":
-            await self.claim(counsellor, handoff, tell)
-        elif verb == "say":
-            await self.to_user(counsellor, handoff, argument, tell)
-        elif verb == "release":
-            await self.release(counsellor, handoff, tell)
-        elif verb == "close":
-            await self.close(counsellor, handoff, argument, tell)
-        elif verb == "transcript":
-            await tell_raw(tell, await self._transcript_text(handoff))
-
-    async def claim(
-        self, counsellor: Counsellor, handoff: Handoff, tell: Callable[..., Awaitable[None]]
-    ) -> None:
-        owner = await self._db(self.service.owner, handoff.conversation_id)
-        if owner.state == COUNSELLOR:
-            if owner.counsellor_id != counsellor.id:
-                await tell(m.HELD_BY_OTHER, id=handoff.id, name=await self._name(owner))
-                return
-        else:
-            try:
-                handoff = await self._db(self.service.claim, handoff.id, counsellor.id)
-            except OwnershipConflict:
-                owner = await self._db(self.service.owner, handoff.conversation_id)
-                await tell(m.HELD_BY_OTHER, id=handoff.id, name=await self._name(owner))
-                return
-            await self._say(handoff.conversation_id, handoff.language, m.JOINED)
-            await self._retitle(handoff, COUNSELLOR)
-        await self._console_notice(handoff, m.CLAIMED, id=handoff.id, name=counsellor.name)
-        if not self._in_topic(counsellor):
-            await tell(m.CLAIMED, id=handoff.id, name=counsellor.name)
-            # What she wrote while waiting, so that the counsellor starts with the context.
-            if await self._db(self.service.transcript, handoff.id):
-                await tell_raw(tell, await self._transcript_text(handoff))
-
-    async def to_user(
-        self,
-        counsellor: Counsellor,
-        handoff: Handoff,
-        text: str,
-        tell: Callable[..., Awaitable[None]],
-    ) -> None:
-        """A counsellor's words to the user: kept in the transcript, then sent on her
-        channel. Only the counsellor who holds the conversation may write."""
-        owner = await self._db(self.service.owner, handoff.conversation_id)
-        if owner.state != COUNSELLOR:
-            await tell(m.CLAIM_FIRST, id=handoff.id)
-            return
-        if owner.counsellor_id != counsellor.id:
-            await tell(m.HELD_BY_OTHER, id=handoff.id, name=await self._name(owner))
-            return
-        text = text.strip()
-        if not text:
-            return
-        await self._db(self.service.record, handoff.id, "counsellor", text, counsellor.id)
-        if not await self.outbox.send(handoff.conversation_id, text):
-            await tell(m.USER_LEFT, id=handoff.id)
-            return
-        await self.history.counsellor(handoff.conversation_id, text, counsellor.id)
-
-    async def release(
-        self, counsellor: Counsellor, handoff: Handoff, tell: Callable[..., Awaitable[None]]
-    ) -> None:
-        try:
-            handoff = await self._db(self.service.release, handoff.id, counsellor.id)
-        except OwnershipConflict:
-            await tell(m.CLAIM_FIRST, id=handoff.id)
-            return
-        await self._retitle(handoff, QUEUED)
-        await self._console_notice(handoff, m.RELEASED, id=handoff.id)
-        if not self._in_topic(counsellor):
-            await tell(m.RELEASED, id=handoff.id)
-        self.wake()
-
-    async def close(
-        self,
-        counsellor: Counsellor,
-        handoff: Handoff,
-        outcome: str,
-        tell: Callable[..., Awaitable[None]],
-    ) -> None:
-        if outcome not in COUNSELLOR_OUTCOMES:
-            await tell(m.BAD_OUTCOME, outcomes=", ".join(COUNSELLOR_OUTCOMES))
-            return
-        owner = await self._db(self.service.owner, handoff.conversation_id)
-        if owner.state == COUNSELLOR and owner.counsellor_id != counsellor.id:
-            await tell(m.HELD_BY_OTHER, id=handoff.id, name=await self._name(owner))
-            return
-        try:
-            handoff = await self._db(
-                self.service.close, handoff.id, outcome, actor=f"counsellor:{counsellor.id}"
-            )
-        except OwnershipConflict:
-            await tell(m.NOT_OPEN, id=handoff.id)
-            return
-        await self._hand_back(handoff, [m.BACK_TO_BOT, *filter(None, [m.FOLLOWUP.get(outcome)])])
-        await self._console_notice(handoff, m.CLOSED, id=handoff.id, outcome=outcome)
-        if not self._in_topic(counsellor):
-            await tell(m.CLOSED, id=handoff.id, outcome=outcome)
-
-    async def _hand_back(self, handoff: Handoff, keys: list[str]) -> None:
-        """Rasa resumes first, so that an answer she sends right after is the bot's again."""
-        await self.history.resume(handoff.conversation_id)
-        await self._retitle(handoff, BOT)
-        for key in keys:
-            await self._say(handoff.conversation_id, handoff.language, key)
-
-    # Notifications --------------------------------------------------------------------
-
-    async def notify(self, handoff: Handoff, *, again: bool = False) -> None:
-        """A new (or still unclaimed) request: its Telegram topic, and an SMS to each text
-        console counsellor on duty who speaks her language."""
-        if self.telegram is not None:
-            if handoff.topic_id is None:
-                topic = await self.telegram.open_topic(handoff, self._title(handoff, QUEUED))
-                if topic is not None:
-                    await self._db(self.service.set_topic, handoff.id, topic)
-                    handoff = await self._db(self.service.get, handoff.id)
-                    await self.telegram.post(
-                        handoff, self._staff(m.TOPIC_INTRO, **await self._intro(handoff))
-                    )
-            elif again:
-                minutes = self._waited(handoff)
-                await self.telegram.post(handoff, self._staff(m.RENOTIFY, id=handoff.id,
-                                                              minutes=minutes))  # fmt: skip
-        on_duty = await self._db(self.registry.available, handoff.language)
-        summary = await self._summary(handoff)
-        for counsellor in on_duty:
-            if counsellor.channel == "telegram":
-                continue  # the topic is their notification
-            contact = await self._db(self.store.contact, counsellor.channel, counsellor.address)
-            translate = Translator(counsellor.languages[0])
-            if again:
-                text = translate(m.RENOTIFY, id=handoff.id, minutes=self._waited(handoff))
-            else:
-                priority = f" {translate(m.PRIORITY)}" if handoff.priority else ""
-                text = translate(m.NEW_REQUEST_SMS, id=handoff.id, language=handoff.language,
-                                 priority=priority, summary=summary)  # fmt: skip
-            await self.outbox.send(contact.id, text)
-
-    def _waited(self, handoff: Handoff) -> int:
-        return max(1, int((self.service.now() - handoff.opened_at).total_seconds() // 60))
-
-    async def _intro(self, handoff: Handoff) -> dict[str, Any]:
-        lines = await self._db(self._recent_lines, handoff)
-        return {"id": handoff.id, "language": handoff.language, "channel": handoff.channel,
-                "reason": handoff.reason, "transcript": "\n".join(lines)}  # fmt: skip
-
-    def _recent_lines(self, handoff: Handoff) -> list[str]:
-        """The last messages before the request, from the channel store (texts only: no
-        address ever reaches a counsellor)."""
-        return [
-            f"{'>' if who == 'user' else '<'} {text}"
-            for who, text in self.store.recent_texts(handoff.conversation_id, TRANSCRIPT_LINES)
-        ]
-
-    async def _summary(self, handoff: Handoff) -> str:
-        lines = await self._db(self.store.recent_texts, handoff.conversation_id, 1, "user")
-        text = lines[-1][1] if lines else handoff.reason
-        return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
-
-    async def _transcript_text(self, handoff: Handoff) -> str:
-        lines = await self._db(self.service.transcript, handoff.id)
-        shown = [f"{'>' if line.direction == 'user' else '<'} {line.text}" for line in lines]
-        return f"#{handoff.id}\n" + "\n".join(shown[-20:])
+            await self.moves.requeue(handoff, owner.counsellor_id, "deactivated")
+            return None
+        return counsellor
 
     # Timers ---------------------------------------------------------------------------
 
     async def fire(self, timer: Timer) -> None:
         handoff = await self._db(self.service.get, timer.handoff_id)
-        if handoff is None or not handoff.open:
+        if handoff is None:
+            return
+        if timer.kind == CLOSED:  # a staff command's move: already made, to announce
+            outcome, _, holder = (timer.detail or "").partition(":")
+            await self.moves.closed(handoff, outcome, holder=holder or None)
+            return
+        if not handoff.open:
             return
         owner = await self._db(self.service.owner, handoff.conversation_id)
+        settings = self.service.settings
         if timer.kind == NOTIFY and owner.state == QUEUED:
-            await self.notify(handoff)
+            await self.notices.notify(handoff)
         elif timer.kind == RENOTIFY and owner.state == QUEUED:
-            await self.notify(handoff, again=True)
-            settings = self.service.settings
+            await self.notices.notify(handoff, again=True)
             later = max(settings.give_up_after - settings.renotify_after, timedelta(0))
             await self._db(self.service.schedule, handoff.id, GIVE_UP, self.service.now() + later)
         elif timer.kind == GIVE_UP and owner.state == QUEUED:
             handoff = await self._db(self.service.close, handoff.id, "unclaimed", actor="system")
-            await self._hand_back(handoff, [m.NOBODY_FREE])
-            await self._console_notice(handoff, m.CLOSED, id=handoff.id, outcome="unclaimed")
+            await self.moves.closed(handoff, "unclaimed", holder=None, user_keys=(m.NOBODY_FREE,))
         elif timer.kind == IDLE and owner.state == COUNSELLOR:
-            quiet_until = handoff.last_activity_at + self.service.settings.idle_after
+            quiet_until = handoff.last_activity_at + settings.idle_after
             if quiet_until > self.service.now():
                 await self._db(self.service.schedule, handoff.id, IDLE, quiet_until)
                 return
             handoff = await self._db(self.service.close, handoff.id, "timeout", actor="system")
-            await self._hand_back(handoff, [m.IDLE_CLOSED])
+            await self.moves.closed(handoff, "timeout", holder=owner.counsellor_id,
+                                    user_keys=(m.IDLE_CLOSED,))  # fmt: skip
+        elif timer.kind == SILENT and owner.state == COUNSELLOR and handoff.user_waiting_since:
+            due = handoff.user_waiting_since + settings.counsellor_silent
+            if due > self.service.now():
+                await self._db(self.service.schedule, handoff.id, SILENT, due)
+                return
+            await self.moves.requeue(handoff, owner.counsellor_id or "", "silent")
+        elif timer.kind == RETURNED and owner.state == QUEUED:
+            why, _, holder = (timer.detail or "").partition(":")
+            await self.moves.requeued(handoff, holder, why)
+        elif timer.kind == ASSIGNED and owner.state == COUNSELLOR:
+            previous, _, by = (timer.detail or "").partition(":")
             counsellor = await self._db(self.registry.get, owner.counsellor_id or "")
-            if counsellor is not None and not self._in_topic(counsellor):
-                await self._teller(counsellor)(m.CLOSED, id=handoff.id, outcome="timeout")
-            await self._console_notice(handoff, m.CLOSED, id=handoff.id, outcome="timeout")
+            if counsellor is not None:
+                await self.moves.assigned(handoff, counsellor, previous or None, by)
 
     def wake(self) -> None:
         """Look at the timers now (a turn may just have opened a handoff)."""
@@ -489,80 +497,29 @@ class Relay:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    # Sending --------------------------------------------------------------------------
-
-    async def _say(self, conversation_id: str, language: str, key: str, **values: Any) -> None:
-        try:
-            await self.outbox.send(conversation_id, Translator(language)(key, **values))
-        except Exception as error:
-            logger.error("Could not reach %s (%s).", conversation_id, type(error).__name__)
-
-    def _staff(self, key: str, **values: Any) -> str:
-        language = self.telegram.language if self.telegram else "fr"
-        return Translator(language)(key, **values)
-
-    def _title(self, handoff: Handoff, state: str) -> str:
-        priority = f" {self._staff(m.PRIORITY)}" if handoff.priority else ""
-        return (f"#{handoff.id} {handoff.language.upper()} {handoff.channel}{priority}"
-                f" · {self._staff(m.STATE[state])}")  # fmt: skip
-
-    async def _retitle(self, handoff: Handoff, state: str) -> None:
-        if self.telegram is not None and handoff.topic_id is not None:
-            await self.telegram.retitle(handoff, self._title(handoff, state), closed=state == BOT)
-
-    async def _topic_post(self, handoff: Handoff, text: str) -> None:
-        """A post for the staff group to see; a failure is logged (the transcript keeps the
-        words, ``/transcript`` shows them)."""
-        if self.telegram is not None and handoff.topic_id is not None:
-            try:
-                await self.telegram.post(handoff, text)
-            except Exception as error:
-                logger.error("Topic of #%d not updated (%s).", handoff.id, type(error).__name__)
-
-    async def _console_notice(self, handoff: Handoff, key: str, **values: Any) -> None:
-        """A state change, told in the handoff's topic (the Telegram counsellors' view)."""
-        await self._topic_post(handoff, self._staff(key, **values))
-
-    async def _to_counsellor(
-        self, handoff: Handoff, counsellor: Counsellor | None, text: str
-    ) -> None:
-        if counsellor is None:
-            return
-        if self._in_topic(counsellor) and self.telegram is not None:
-            await self.telegram.post(handoff, text)  # raises when Telegram fails
-            return
-        contact = await self._db(self.store.contact, counsellor.channel, counsellor.address)
-        await self.outbox.send(contact.id, text)
-
-    def _in_topic(self, counsellor: Counsellor) -> bool:
-        """Telegram counsellors read and write in the staff group's topics."""
-        return counsellor.channel == "telegram" and self.telegram is not None
-
-    def _teller(
-        self, counsellor: Counsellor, contact_id: str | None = None
-    ) -> Callable[..., Awaitable[None]]:
-        """Sends console messages to one text-console counsellor, in her language."""
-        translate = Translator(counsellor.languages[0])
-
-        async def tell(key: str | None, raw: str | None = None, **values: Any) -> None:
-            target = contact_id
-            if target is None:
-                contact = await self._db(
-                    self.store.contact, counsellor.channel, counsellor.address
-                )
-                target = contact.id
-            await self.outbox.send(target, raw if key is None else translate(key, **values))
-
-        return tell
-
-    async def _name(self, owner: Any) -> str:
-        counsellor = await self._db(self.registry.get, owner.counsellor_id or "")
-        return counsellor.name if counsellor else "?"
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        """A task left running past its caller (a slow console warning)."""
+        self.tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self.tasks.discard)  # type: ignore[arg-type]
 
 
-async def tell_raw(tell: Callable[..., Awaitable[None]], text: str) -> None:
-    """Console output that is data, not a sentence (a transcript)."""
-    await tell(None, raw=text)
+def _head(pending: list[Pending]) -> list[Pending]:
+    """The next send: her consecutive messages at the head, as many as fit in one relayed
+    message (those that waited for the budget go together); a counsellor's one by one."""
+    first = pending[0]
+    if first.direction != USER:
+        return [first]
+    batch, size = [first], len(_cut(first.text))
+    for message in pending[1:]:
+        size += len(_cut(message.text)) + 1
+        if message.direction != USER or size > RELAY_MAX_CHARS:
+            break
+        batch.append(message)
+    return batch
+
+
+def _cut(text: str, limit: int = RELAY_MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def next_opening_text(
@@ -572,7 +529,7 @@ def next_opening_text(
     from bot.i18n import format_datetime
 
     when = registry.next_opening(language, at)
-    return format_datetime(when, language, user_zone(country)) if when else None
+    return format_datetime(when, language, zone(country)) if when else None
 
 
 def build_relay(runtime: Any, turns: Any) -> Relay:
@@ -588,8 +545,9 @@ def build_relay(runtime: Any, turns: Any) -> Relay:
                                    settings.staff_chat_id, settings.staff_language,
                                    settings.staff_per_minute)  # fmt: skip
     registry = Registry(engine)
+    service = HandoffService(engine, settings)
     if settings.counsellors_file:
-        changes = registry.import_file(settings.counsellors_file)
+        changes = import_registry(registry, service, settings.counsellors_file)
         logger.info("Counsellor registry: %d change(s) from the data file.", len(changes))
-    return Relay(HandoffService(engine, settings), registry, runtime.store, runtime.outbox,
-                 telegram, RasaHistory(lambda: runtime.agent, turns.run))  # fmt: skip
+    return Relay(service, registry, runtime.store, runtime.outbox, telegram,
+                 RasaHistory(lambda: runtime.agent, turns.run))  # fmt: skip

@@ -7,9 +7,11 @@ there and keeps the handoff row beside it in the same steps. Timers are rows wit
 time: any instance may run a due timer, but only the one whose conditional update takes the
 timer's lease does, so a timer fires once across instances and survives restarts.
 
-Her messages for the counsellor are relayed the same way: each is kept marked ``to_relay``
-before it is sent, and one sender at a time (the holder of the handoff's relay lease) sends
-them in order and unmarks them; a failed send leaves them for a retry (the relay's worker).
+Messages between her and the counsellor are relayed the same way, both directions: each is
+kept marked ``to_relay`` before it is sent, and one sender at a time (the holder of the
+handoff's relay lease) sends them in order and unmarks them; a failed send leaves them for a
+retry (the relay's worker), and after :data:`MAX_RELAY_ATTEMPTS` it is marked failed (the
+relay tells the staff). Lines a counsellor starts with ``//`` are ``note``: kept, never sent.
 """
 
 from __future__ import annotations
@@ -20,31 +22,36 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    String,
-    Text,
-    false,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Column, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.handoff.models import (
+    Handoff,
+    HandoffMessage,
+    HandoffRow,
+    HandoffTimer,
+    Line,
+    Pending,
+    Timer,
+    handoff_of,
+    utc,
+)
 from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, Owner, Ownership
-from bot.storage import Base, utcnow
+from bot.storage import utcnow
 
 logger = logging.getLogger(__name__)
 
-# Timer kinds, in the order a handoff meets them.
+# Timer kinds, in the order a handoff meets them. SILENT: she writes and her counsellor has
+# not answered for ``counsellor_silent``. RETURNED, ASSIGNED, CLOSED: a move made outside the
+# server (the staff command line), announced by the server's worker.
 NOTIFY, RENOTIFY, GIVE_UP, IDLE = "notify", "renotify", "give_up", "idle"
+SILENT, RETURNED, ASSIGNED, CLOSED = "silent", "returned", "assigned", "closed"
+# Transcript directions.
+USER, COUNSELLOR_SAID, NOTE = "user", "counsellor", "note"
+MAX_RELAY_ATTEMPTS = 8  # then a relay is marked failed and reported (about two minutes)
 LEASE = timedelta(seconds=60)  # a timer taken by an instance that died is retried after this
 # Held while her waiting messages are sent (renewed before each one); after a failed send,
 # the pause before the worker tries again.
@@ -58,6 +65,8 @@ class HandoffSettings:
     renotify_after: timedelta = timedelta(minutes=5)  # unclaimed: notify the counsellors again
     give_up_after: timedelta = timedelta(minutes=20)  # unclaimed: tell the user, back to the bot
     idle_after: timedelta = timedelta(minutes=30)  # claimed, nobody wrote: close ("timeout")
+    # She writes, her counsellor does not answer: back to the queue, first in line.
+    counsellor_silent: timedelta = timedelta(minutes=10)
     waiting_notice_every: timedelta = timedelta(minutes=5)  # "you are number N", at most
     staff_chat_id: int | None = None  # the counsellors' Telegram supergroup (forum topics)
     staff_language: str = "fr"  # the language of the staff group's notices
@@ -76,124 +85,13 @@ class HandoffSettings:
             renotify_after=seconds("HANDOFF_RENOTIFY_S", cls.renotify_after),
             give_up_after=seconds("HANDOFF_GIVE_UP_S", cls.give_up_after),
             idle_after=seconds("HANDOFF_IDLE_S", cls.idle_after),
+            counsellor_silent=seconds("HANDOFF_COUNSELLOR_SILENT_S", cls.counsellor_silent),
             waiting_notice_every=seconds("HANDOFF_WAITING_NOTICE_S", cls.waiting_notice_every),
             staff_chat_id=int(staff) if staff.lstrip("-").isdigit() else None,
             staff_language=env.get("TELEGRAM_STAFF_LANGUAGE") or cls.staff_language,
             staff_per_minute=float(env.get("TELEGRAM_STAFF_PER_MINUTE") or cls.staff_per_minute),
             counsellors_file=env.get("COUNSELLORS_FILE", ""),
         )
-
-
-class HandoffRow(Base):  # type: ignore[misc,valid-type]
-    """One request for a person, from the ask to the hand-back. ``id`` is the short number
-    counsellors use (#12); they never see the conversation id or the address."""
-
-    __tablename__ = "handoffs"
-    __table_args__ = (Index("ix_handoffs_conversation_open", "conversation_id", "closed_at"),)
-
-    id = Column(Integer, primary_key=True)
-    conversation_id = Column(String(40), nullable=False)
-    language = Column(String(8), nullable=False)
-    channel = Column(String(16), nullable=False)  # the user's channel
-    reason = Column(String(20), nullable=False)
-    priority = Column(Boolean, nullable=False, default=False)
-    opened_at = Column(DateTime(timezone=True), nullable=False)
-    claimed_at = Column(DateTime(timezone=True))
-    closed_at = Column(DateTime(timezone=True))
-    counsellor_id = Column(String(40))
-    outcome = Column(String(20))
-    topic_id = Column(Integer)  # the Telegram forum topic (message_thread_id)
-    last_activity_at = Column(DateTime(timezone=True), nullable=False)
-    waiting_notice_at = Column(DateTime(timezone=True))
-    # Who sends her waiting messages now (a token per sender), and until when.
-    relay_holder = Column(String(32))
-    relay_lease_until = Column(DateTime(timezone=True))
-
-
-class HandoffMessage(Base):  # type: ignore[misc,valid-type]
-    """Every message relayed, both ways, in order: the handoff's transcript."""
-
-    __tablename__ = "handoff_messages"
-    __table_args__ = (
-        Index("ix_handoff_messages_handoff", "handoff_id", "id"),
-        Index("ix_handoff_messages_to_relay", "to_relay", "handoff_id"),
-    )
-
-    id = Column(Integer, primary_key=True)
-    handoff_id = Column(Integer, nullable=False)
-    direction = Column(String(12), nullable=False)  # user, counsellor
-    counsellor_id = Column(String(40))
-    text = Column(Text, nullable=False)
-    at = Column(DateTime(timezone=True), nullable=False)
-    # Hers, not yet on the counsellor's console: sent in order by the relay lease's holder.
-    to_relay = Column(Boolean, nullable=False, default=False, server_default=false())
-
-
-class HandoffTimer(Base):  # type: ignore[misc,valid-type]
-    """A deadline of a handoff, run once by whichever instance takes its lease."""
-
-    __tablename__ = "handoff_timers"
-    __table_args__ = (Index("ix_handoff_timers_due", "done_at", "due_at"),)
-
-    id = Column(Integer, primary_key=True)
-    handoff_id = Column(Integer, nullable=False)
-    kind = Column(String(12), nullable=False)
-    due_at = Column(DateTime(timezone=True), nullable=False)
-    lease_until = Column(DateTime(timezone=True))
-    done_at = Column(DateTime(timezone=True))
-
-
-@dataclass(frozen=True)
-class Handoff:
-    id: int
-    conversation_id: str
-    language: str
-    channel: str
-    reason: str
-    priority: bool
-    opened_at: datetime
-    counsellor_id: str | None
-    closed_at: datetime | None
-    outcome: str | None
-    topic_id: int | None
-    last_activity_at: datetime
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
-
-
-@dataclass(frozen=True)
-class Line:
-    """One message of a transcript."""
-
-    direction: str
-    text: str
-    at: datetime
-    counsellor_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Timer:
-    id: int
-    handoff_id: int
-    kind: str
-    due_at: datetime
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite gives back naive times: every stored time is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
-def _handoff(row: HandoffRow) -> Handoff:
-    return Handoff(
-        id=int(row.id), conversation_id=row.conversation_id, language=row.language,
-        channel=row.channel, reason=row.reason, priority=bool(row.priority),
-        opened_at=_utc(row.opened_at), counsellor_id=row.counsellor_id,
-        closed_at=_utc(row.closed_at) if row.closed_at else None, outcome=row.outcome,
-        topic_id=row.topic_id, last_activity_at=_utc(row.last_activity_at),
-    )  # fmt: skip
 
 
 class HandoffService:
@@ -233,18 +131,18 @@ class HandoffService:
         )
         with self._transaction() as session:
             row = session.scalars(statement).first()
-            return _handoff(row) if row is not None else None
+            return handoff_of(row) if row is not None else None
 
     def get(self, handoff_id: int) -> Handoff | None:
         with self._transaction() as session:
             row = session.get(HandoffRow, handoff_id)
-            return _handoff(row) if row is not None else None
+            return handoff_of(row) if row is not None else None
 
     def by_topic(self, topic_id: int) -> Handoff | None:
         statement = select(HandoffRow).where(HandoffRow.topic_id == topic_id).limit(1)
         with self._transaction() as session:
             row = session.scalars(statement).first()
-            return _handoff(row) if row is not None else None
+            return handoff_of(row) if row is not None else None
 
     def position(self, conversation_id: str) -> int | None:
         return self.ownership.position(conversation_id)
@@ -257,7 +155,7 @@ class HandoffService:
         )
         with self._transaction() as session:
             return [
-                Line(m.direction, m.text, _utc(m.at), m.counsellor_id)
+                Line(m.direction, m.text, utc(m.at), m.counsellor_id)
                 for m in session.scalars(statement)
             ]
 
@@ -284,7 +182,7 @@ class HandoffService:
             if row is not None:
                 if owner.priority and not row.priority:
                     row.priority = True
-                return _handoff(row), False
+                return handoff_of(row), False
             row = HandoffRow(
                 conversation_id=conversation_id, language=language, channel=channel,
                 reason=reason, priority=owner.priority, opened_at=now, last_activity_at=now,
@@ -297,44 +195,88 @@ class HandoffService:
             session.add(HandoffTimer(handoff_id=row.id, kind=RENOTIFY,
                                      due_at=start + self.settings.renotify_after))  # fmt: skip
             logger.info("Handoff #%d opened (reason=%s, language=%s).", row.id, reason, language)
-            return _handoff(row), True
+            return handoff_of(row), True
 
     def claim(self, handoff_id: int, counsellor_id: str) -> Handoff:
         """The counsellor takes it (raises OwnershipConflict if someone was faster)."""
         handoff = self._open(handoff_id)
         self.ownership.claim(handoff.conversation_id, counsellor_id)
+        return self._held(handoff_id, counsellor_id)
+
+    def assign(
+        self, handoff_id: int, counsellor_id: str, *, actor: str
+    ) -> tuple[Handoff, str | None]:
+        """A supervisor gives it to ``counsellor_id`` (from the queue or from another
+        counsellor): the handoff and its previous holder (None when it was queued)."""
+        handoff = self._open(handoff_id)
+        before = self.ownership.current(handoff.conversation_id)
+        self.ownership.assign(handoff.conversation_id, counsellor_id, actor=actor)
+        previous = before.counsellor_id if before.state == COUNSELLOR else None
+        return self._held(handoff_id, counsellor_id), previous
+
+    def _held(self, handoff_id: int, counsellor_id: str) -> Handoff:
+        """The row after a claim or an assignment: the unclaimed deadlines end, the idle one
+        starts, and the silence clock waits for her next message."""
         now = self.now()
         with self._transaction() as session:
             row = session.get(HandoffRow, handoff_id)
-            row.counsellor_id, row.claimed_at, row.last_activity_at = counsellor_id, now, now
-            self._cancel_timers(session, handoff_id, (RENOTIFY, GIVE_UP))
+            row.counsellor_id, row.last_activity_at = counsellor_id, now
+            row.claimed_at = row.claimed_at or now
+            row.user_waiting_since = None
+            self._cancel_timers(session, handoff_id, (RENOTIFY, GIVE_UP, IDLE, SILENT))
             session.add(HandoffTimer(handoff_id=handoff_id, kind=IDLE,
                                      due_at=now + self.settings.idle_after))  # fmt: skip
-            return _handoff(row)
+            return handoff_of(row)
 
     def release(self, handoff_id: int, counsellor_id: str) -> Handoff:
         """Back to the queue (only by its holder); the unclaimed deadlines start again."""
         handoff = self._open(handoff_id)
         self.ownership.release(handoff.conversation_id, counsellor_id)
+        return self._queued_again(handoff_id, renotify_now=True)
+
+    def requeue(self, handoff_id: int, holder: str, why: str, *, actor: str = "system") -> Handoff:
+        """Back to the queue without its holder's word (``why``: silent, deactivated,
+        unreachable), first in line; the counsellors are notified by the caller."""
+        handoff = self._open(handoff_id)
+        self.ownership.requeue(handoff.conversation_id, holder, why, actor=actor)
+        logger.info("Handoff #%d back in the queue (%s).", handoff_id, why)
+        return self._queued_again(handoff_id, renotify_now=False)
+
+    def _queued_again(self, handoff_id: int, *, renotify_now: bool) -> Handoff:
         now = self.now()
+        owner = self.ownership.current(self._open(handoff_id).conversation_id)
         with self._transaction() as session:
             row = session.get(HandoffRow, handoff_id)
-            row.counsellor_id = None
-            self._cancel_timers(session, handoff_id, (IDLE,))
-            session.add(HandoffTimer(handoff_id=handoff_id, kind=RENOTIFY, due_at=now))
-            return _handoff(row)
+            row.counsellor_id, row.user_waiting_since = None, None
+            row.priority = bool(owner.priority)
+            self._cancel_timers(session, handoff_id, (IDLE, SILENT))
+            due = now if renotify_now else now + self.settings.renotify_after
+            session.add(HandoffTimer(handoff_id=handoff_id, kind=RENOTIFY, due_at=due))
+            return handoff_of(row)
 
     def close(self, handoff_id: int, outcome: str, *, actor: str) -> Handoff:
-        """Back to the bot with the outcome; ``actor`` is ``counsellor:<id>`` or ``system``."""
+        """Back to the bot with the outcome; ``actor`` is ``counsellor:<id>``,
+        ``supervisor:<id>`` or ``system``."""
         handoff = self._open(handoff_id)
         self.ownership.close(handoff.conversation_id, outcome, actor=actor)
         now = self.now()
         with self._transaction() as session:
             row = session.get(HandoffRow, handoff_id)
             row.closed_at, row.outcome = now, outcome
-            self._cancel_timers(session, handoff_id, (NOTIFY, RENOTIFY, GIVE_UP, IDLE))
+            row.country_question = None
+            self._cancel_timers(session, handoff_id, (NOTIFY, RENOTIFY, GIVE_UP, IDLE, SILENT))
             logger.info("Handoff #%d closed (%s).", handoff_id, outcome)
-            return _handoff(row)
+            return handoff_of(row)
+
+    def held_by(self, counsellor_id: str) -> list[Handoff]:
+        """The open handoffs this counsellor holds now."""
+        statement = (
+            select(HandoffRow)
+            .where(HandoffRow.counsellor_id == counsellor_id, HandoffRow.closed_at.is_(None))
+            .order_by(HandoffRow.id)
+        )
+        with self._transaction() as session:
+            return [handoff_of(row) for row in session.scalars(statement)]
 
     def set_topic(self, handoff_id: int, topic_id: int) -> None:
         with self._transaction() as session:
@@ -355,19 +297,37 @@ class HandoffService:
         text: str,
         counsellor_id: str | None = None,
         to_relay: bool = False,
-    ) -> None:
-        """A relayed message, kept before it is sent on (so nothing is lost if sending fails);
-        ``to_relay``: hers, to be sent to the counsellor by :meth:`take_relay`'s holder."""
+    ) -> int:
+        """A message of the transcript, kept before it is sent on (so nothing is lost if
+        sending fails); its id. ``to_relay``: to be delivered by :meth:`take_relay`'s holder.
+        Her message to a counsellor starts the silence clock if it is not running; the
+        counsellor's stops it. A ``note`` (between staff) changes nothing else."""
         now = self.now()
         with self._transaction() as session:
-            session.add(HandoffMessage(handoff_id=handoff_id, direction=direction, text=text,
-                                       counsellor_id=counsellor_id, at=now,
-                                       to_relay=to_relay))  # fmt: skip
-            session.execute(
-                update(HandoffRow).where(HandoffRow.id == handoff_id)
-                .values(last_activity_at=now),
-                execution_options={"synchronize_session": False},
-            )  # fmt: skip
+            message = HandoffMessage(handoff_id=handoff_id, direction=direction, text=text,
+                                     counsellor_id=counsellor_id, at=now, to_relay=to_relay)
+            session.add(message)  # fmt: skip
+            if direction != NOTE:
+                values: dict[str, object] = {"last_activity_at": now}
+                if direction == COUNSELLOR_SAID:
+                    values["user_waiting_since"] = None
+                    self._cancel_timers(session, handoff_id, (SILENT,))
+                session.execute(
+                    update(HandoffRow).where(HandoffRow.id == handoff_id).values(**values),
+                    execution_options={"synchronize_session": False},
+                )
+            if direction == USER and to_relay:
+                started = session.execute(
+                    update(HandoffRow)
+                    .where(HandoffRow.id == handoff_id, HandoffRow.user_waiting_since.is_(None))
+                    .values(user_waiting_since=now),
+                    execution_options={"synchronize_session": False},
+                )  # fmt: skip
+                if started.rowcount:  # type: ignore[attr-defined]
+                    session.add(HandoffTimer(handoff_id=handoff_id, kind=SILENT,
+                                             due_at=now + self.settings.counsellor_silent))
+            session.flush()
+            return int(message.id)
 
     # Her messages waiting for the counsellor's console
 
@@ -406,23 +366,59 @@ class HandoffService:
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
 
-    def to_relay(self, handoff_id: int) -> list[tuple[int, str]]:
-        """Her messages not yet on the console, oldest first: (id, text)."""
+    def to_relay(self, handoff_id: int) -> list[Pending]:
+        """Messages not yet delivered, both directions, oldest first."""
         statement = (
-            select(HandoffMessage.id, HandoffMessage.text)
+            select(HandoffMessage)
             .where(HandoffMessage.to_relay.is_(True), HandoffMessage.handoff_id == handoff_id)
             .order_by(HandoffMessage.id)
         )
         with self._transaction() as session:
-            return [(int(message_id), text) for message_id, text in session.execute(statement)]
+            return [Pending(int(m.id), m.direction, m.text, int(m.attempts or 0), m.counsellor_id)
+                    for m in session.scalars(statement)]  # fmt: skip
 
-    def relayed(self, message_id: int) -> None:
+    def relayed(self, *message_ids: int) -> None:
         with self._transaction() as session:
             session.execute(
-                update(HandoffMessage).where(HandoffMessage.id == message_id)
+                update(HandoffMessage).where(HandoffMessage.id.in_(message_ids))
                 .values(to_relay=False),
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
+
+    def relay_failed(self, message_ids: list[int], *, final: bool) -> None:
+        """A send that failed: counted; ``final``: given up (kept, unmarked, dated)."""
+        values: dict[str, object] = {"attempts": HandoffMessage.attempts + 1}
+        if final:
+            values |= {"to_relay": False, "failed_at": self.now()}
+        with self._transaction() as session:
+            session.execute(
+                update(HandoffMessage).where(HandoffMessage.id.in_(message_ids)).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+
+    def take_relay_budget(self, handoff_id: int, burst: int, every: timedelta) -> bool:
+        """One send to the counsellor, from the handoff's bucket of ``burst`` sends that
+        refills one every ``every``: a few messages go at once, a flood waits (and what
+        waits is sent together) instead of costing a send each."""
+        now = self.now()
+        with self._transaction() as session:
+            row = session.scalars(
+                select(HandoffRow).where(HandoffRow.id == handoff_id).with_for_update()
+            ).one()
+            tokens, counted = int(row.relay_tokens or 0), row.relay_tokens_at
+            if counted is None:
+                tokens, counted = burst, now
+            refill = int((now - utc(counted)) / every)
+            if refill:
+                tokens = min(burst, tokens + refill)
+                counted = now if tokens == burst else utc(counted) + refill * every
+            taken = tokens > 0
+            row.relay_tokens, row.relay_tokens_at = tokens - taken, counted
+            return taken
+
+    def claim_slow_notice(self, handoff_id: int, every: timedelta) -> bool:
+        """True at most once per ``every`` ("your messages arrive, she reads them")."""
+        return self._claim_once(HandoffRow.slow_notice_at, handoff_id, every)
 
     def relay_due(self, limit: int = 20) -> list[int]:
         """Handoffs with messages waiting for the console and no sender on them."""
@@ -442,24 +438,44 @@ class HandoffService:
 
     def claim_waiting_notice(self, handoff_id: int) -> bool:
         """True at most once per ``waiting_notice_every`` ("you are number N")."""
+        return self._claim_once(
+            HandoffRow.waiting_notice_at, handoff_id, self.settings.waiting_notice_every
+        )
+
+    def _claim_once(self, column: Column, handoff_id: int, every: timedelta) -> bool:
         now = self.now()
-        limit = now - self.settings.waiting_notice_every
         with self._transaction() as session:
             result = session.execute(
                 update(HandoffRow)
                 .where(HandoffRow.id == handoff_id,
-                       or_(HandoffRow.waiting_notice_at.is_(None),
-                           HandoffRow.waiting_notice_at <= limit))
-                .values(waiting_notice_at=now),
+                       or_(column.is_(None), column <= now - every))
+                .values({column.key: now}),
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    # Her country, asked during the handoff (an emergency whose numbers depend on it)
+
+    def ask_country(self, handoff_id: int, category: str) -> None:
+        with self._transaction() as session:
+            row = session.get(HandoffRow, handoff_id)
+            row.country_question = category
+            row.country_asks = int(row.country_asks or 0) + 1
+
+    def country_settled(self, handoff_id: int) -> None:
+        """Answered, or asked enough: her counsellor, warned, takes it from here."""
+        with self._transaction() as session:
+            row = session.get(HandoffRow, handoff_id)
+            row.country_question, row.country_asks = None, 0
+
     # Timers
 
-    def schedule(self, handoff_id: int, kind: str, due_at: datetime) -> None:
+    def schedule(
+        self, handoff_id: int, kind: str, due_at: datetime, detail: str | None = None
+    ) -> None:
         with self._transaction() as session:
-            session.add(HandoffTimer(handoff_id=handoff_id, kind=kind, due_at=due_at))
+            session.add(HandoffTimer(handoff_id=handoff_id, kind=kind, due_at=due_at,
+                                     detail=detail))  # fmt: skip
 
     def take_due(self, limit: int = 20) -> list[Timer]:
         """Due timers this instance now holds the lease of (no other instance runs them)."""
@@ -468,12 +484,12 @@ class HandoffService:
         with self._transaction() as session:
             due = session.execute(
                 select(HandoffTimer.id, HandoffTimer.handoff_id, HandoffTimer.kind,
-                       HandoffTimer.due_at)
+                       HandoffTimer.due_at, HandoffTimer.detail)
                 .where(HandoffTimer.done_at.is_(None), HandoffTimer.due_at <= now,
                        or_(HandoffTimer.lease_until.is_(None), HandoffTimer.lease_until < now))
                 .order_by(HandoffTimer.due_at).limit(limit)
             ).all()  # fmt: skip
-        for timer_id, handoff_id, kind, due_at in due:
+        for timer_id, handoff_id, kind, due_at, detail in due:
             with self._transaction() as session:
                 result = session.execute(
                     update(HandoffTimer)
@@ -484,7 +500,8 @@ class HandoffService:
                     execution_options={"synchronize_session": False},
                 )  # fmt: skip
                 if result.rowcount:  # type: ignore[attr-defined]
-                    taken.append(Timer(int(timer_id), int(handoff_id), kind, _utc(due_at)))
+                    taken.append(Timer(int(timer_id), int(handoff_id), kind, utc(due_at),
+                                       detail))  # fmt: skip
         return taken
 
     def next_due(self) -> datetime | None:
@@ -494,7 +511,7 @@ class HandoffService:
                 select(HandoffTimer.due_at).where(HandoffTimer.done_at.is_(None))
                 .order_by(HandoffTimer.due_at).limit(1)
             )  # fmt: skip
-            return _utc(due) if due is not None else None
+            return utc(due) if due is not None else None
 
     def done(self, timer_id: int) -> None:
         with self._transaction() as session:
@@ -518,20 +535,28 @@ class HandoffService:
             HandoffRow.id
         )
         with self._transaction() as session:
-            return [_handoff(row) for row in session.scalars(statement)]
+            return [handoff_of(row) for row in session.scalars(statement)]
 
 
 __all__ = [
+    "ASSIGNED",
     "BOT",
+    "CLOSED",
     "COUNSELLOR",
+    "COUNSELLOR_SAID",
     "GIVE_UP",
     "IDLE",
+    "NOTE",
     "NOTIFY",
     "QUEUED",
     "RENOTIFY",
+    "RETURNED",
+    "SILENT",
+    "USER",
     "Handoff",
     "HandoffService",
     "HandoffSettings",
     "Line",
+    "Pending",
     "Timer",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 # Bumped whenever the key changes, so that a model trained on the old key is retrained.
-NORMALISER_VERSION = "1"
+NORMALISER_VERSION = "2"
 
 # Look-alike code points typed for the Bambara letters (Greek epsilon, open-o variants).
 _LOOKALIKES = str.maketrans(
@@ -112,10 +112,18 @@ _NON_WORD = re.compile(r"[^\w']+|_")
 _APOSTROPHES = re.compile(r"'+")
 
 
+def strip_format(text: str) -> str:
+    """``text`` without invisible format characters (zero-width spaces and joiners, bidi
+    controls, soft hyphens: Unicode category Cf). They split a keyword or a risk word for
+    the eye of a program only (``PAR\u200bLER``), or reorder what a counsellor reads."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def fold(text: str) -> str:
-    """Fold one string to the matching key's alphabet: lower case, no accents or tones,
-    ɛ->e, ɔ->o, ɲ/ñ->ny, ŋ->ng, apostrophes unified. Word boundaries are kept as they are."""
-    text = unicodedata.normalize("NFC", text).translate(_LOOKALIKES).casefold()
+    """Fold one string to the matching key's alphabet: lower case, no accents or tones, no
+    format characters, ɛ->e, ɔ->o, ɲ/ñ->ny, ŋ->ng, apostrophes unified. Word boundaries are
+    kept as they are."""
+    text = unicodedata.normalize("NFC", strip_format(text)).translate(_LOOKALIKES).casefold()
     # ñ decomposes to n + tilde under NFD: fold it first, as the Bambara ɲ it often stands for.
     text = text.replace("ñ", "ny")
     text = "".join(
@@ -149,3 +157,38 @@ def normalise(text: str) -> str:
 def letter_count(text: str) -> int:
     """How many letters a message has; digits, emoji and punctuation do not count."""
     return sum(1 for ch in text if ch.isalpha())
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau–Levenshtein distance (a swap of two neighbours counts one), or ``limit + 1``
+    as soon as it is certain to exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous, current = list(range(len(b) + 1)), [0] * (len(b) + 1)
+    before: list[int] = []
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[len(b)]
+
+
+def typos_allowed(word: str) -> int:
+    """How many typos a word of this length may carry and still be itself: none under six
+    letters (too many short words are one letter apart), one from six, two from nine."""
+    return 0 if len(word) < 6 else 1 if len(word) < 9 else 2
+
+
+def near(typed: str, candidates: list[str]) -> bool:
+    """Whether the normalised word ``typed`` is one of ``candidates``, or one of them with
+    the typos its length allows ("espagnole", "bamannkan")."""
+    return any(
+        typed == c or 0 < typos_allowed(c) >= edit_distance(typed, c, typos_allowed(c))
+        for c in candidates
+    )

@@ -27,7 +27,6 @@ HERE = Path(__file__).resolve().parent
 # Checked in this order: when several match, the most medically urgent wins.
 CATEGORIES = ("overdose", "obstetric", "suicide", "sexual_violence", "violence")
 GENERAL = "general"
-COUNTRIES = ("ML", "PE", "FR")
 MAX_NUMBERS = 3
 
 # The fixed, pre-approved response of each kind of emergency (domain/safety.yml).
@@ -145,18 +144,36 @@ def record_alert(
     return alert_id
 
 
-def emergency_messages(category: str, language: str | None, country: str | None) -> list[str]:
-    """The fixed reply of ``category`` and the numbers line, rendered outside a Rasa turn
-    (an emergency written while the conversation waits for a counsellor). The same catalog
-    entries as ``domain/safety.yml``'s responses."""
+def numbers_listed(country: str | None, category: str, language: str | None) -> str | None:
+    """"3114 (suicide prevention), 15 (SAMU)": the verified numbers to give, with their
+    labels in her language; None when none is verified there."""
     from bot.i18n import Translator
 
     translate = Translator(language)
+    numbers = numbers_for(country, category if category in RESPONSES else GENERAL)
+    if not numbers:
+        return None
+    return ", ".join(f"{n.number} ({translate(n.label_key)})" for n in numbers)
+
+
+def numbers_line(category: str, language: str | None, country: str | None) -> str:
+    """The line with the verified numbers of ``country`` for ``category``, or where to go
+    now when none is verified (another country, or none known yet)."""
+    from bot.i18n import Translator
+
+    listed = numbers_listed(country, category, language)
+    if listed is None:
+        return Translator(language)("emergency.go_now")
+    return Translator(language)("emergency.numbers", numbers=listed)
+
+
+def emergency_messages(
+    category: str, language: str | None, country: str | None
+) -> tuple[str, str]:
+    """The fixed reply of ``category`` and the numbers line, rendered outside a Rasa turn
+    (an emergency written while a person owns the conversation, or in a turn that crashed).
+    The same catalog entries as ``domain/safety.yml``'s responses."""
+    from bot.i18n import Translator
+
     category = category if category in RESPONSES else GENERAL
-    numbers = numbers_for(country, category)
-    if numbers:
-        listed = ", ".join(f"{n.number} ({translate(n.label_key)})" for n in numbers)
-        line = translate("emergency.numbers", numbers=listed)
-    else:
-        line = translate("emergency.go_now")
-    return [translate(f"emergency.{category}"), line]
+    return Translator(language)(f"emergency.{category}"), numbers_line(category, language, country)
