@@ -130,11 +130,9 @@ class Relay:
         return None
 
     async def route(self, contact: ContactView, inbound: Any) -> str | None:
-        """Before Rasa: a console message, or a message of a conversation a person owns.
-        The inbound status to record when handled, None for a normal turn."""
-        handled = await self.console(contact, inbound)
-        if handled is not None:
-            return handled
+        """Before Rasa (after :meth:`console` and the channel's keywords): a message of a
+        conversation a person owns. The inbound status to record when handled, None for a
+        normal turn."""
         owner = await self._db(self.service.owner, contact.id)
         if owner.state == BOT:
             return None
