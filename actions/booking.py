@@ -224,7 +224,8 @@ class ActionMyBookings(Action):
 
 class ActionCancelBooking(Action):
     """"Cancel" (also the answer to a reminder): her one booking, the one she names by its
-    reference, or the list to choose from. A freed seat goes to the waitlist's first."""
+    reference, day or topic, or the list to choose from. A freed seat goes to the waitlist's
+    first."""
 
     def name(self) -> str:
         return "action_cancel_booking"
@@ -232,32 +233,51 @@ class ActionCancelBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        language = _language(tracker)
-        translate = Translator(language)
-        bookings = await asyncio.to_thread(_booking().bookings_of, tracker.sender_id)
-        named = next(tracker.get_latest_entity_values("booking_ref"), None)
-        text = str((tracker.latest_message or {}).get("text") or "").upper()
-        chosen = [b for b in bookings if b.reference == named or b.reference in text.split()]
-        if not chosen and len(bookings) == 1:
-            chosen = bookings
-        if not chosen and len(bookings) > 1:  # an answer to a reminder: that booking
-            since = utcnow() - timedelta(hours=48)
-            reminded = await asyncio.to_thread(
-                notices.last_reminded, engine_from_env(), tracker.sender_id, since
-            )
-            chosen = [b for b in bookings if b.id == reminded]
-        if not bookings:
-            dispatcher.utter_message(response="utter_booking_mine_none")
-            return [SlotSet(menu.MENU_SLOT, None)]
-        if not chosen:
-            buttons = [{"title": f"{b.reference}: {dialogue.line(b.session, translate, language)}",
-                        "payload": f'/cancel_booking{{"booking_ref": "{b.reference}"}}'}
-                       for b in bookings]  # fmt: skip
-            dispatcher.utter_message(response="utter_booking_cancel_which", buttons=buttons)
-            return [SlotSet(menu.MENU_SLOT, None)]
-        cancelled, _ = await asyncio.to_thread(
-            _booking().cancel, chosen[0].reference, tracker.sender_id
+        return await cancel_booking(dispatcher, tracker)
+
+
+def asked_which_to_cancel(tracker: Tracker) -> bool:
+    """Whether the assistant's last question was which booking to cancel."""
+    said = [e for e in tracker.events if e.get("event") == "bot"]
+    return bool(said) and (said[-1].get("metadata") or {}).get(
+        "utter_action") == "utter_booking_cancel_which"  # fmt: skip
+
+
+async def cancel_booking(
+    dispatcher: CollectingDispatcher, tracker: Tracker, *, answering: bool = False
+) -> list[EventType]:
+    """Cancel the booking her message names (its reference, day, date or topic); with
+    several and none named, the numbered list to choose from, again if she was
+    ``answering`` it (then a recent reminder does not choose for her)."""
+    language = _language(tracker)
+    translate = Translator(language)
+    bookings = await asyncio.to_thread(_booking().bookings_of, tracker.sender_id)
+    named = next(tracker.get_latest_entity_values("booking_ref"), None)
+    reply = str((tracker.latest_message or {}).get("text") or "")
+    chosen = [b for b in bookings if b.reference == named or b.reference in reply.upper().split()]
+    if not chosen and len(bookings) > 1:  # her words: the day, the date or the topic
+        found = choice.resolve(reply, [b.session for b in bookings])
+        chosen = [bookings[found.index]] if found.index is not None else []
+    if not chosen and len(bookings) == 1:
+        chosen = bookings
+    if not chosen and len(bookings) > 1 and not answering:  # "ANNULER" to a reminder
+        since = utcnow() - timedelta(hours=48)
+        reminded = await asyncio.to_thread(
+            notices.last_reminded, engine_from_env(), tracker.sender_id, since
         )
-        values = {**_values(cancelled.session, language), "reference": cancelled.reference}
-        dispatcher.utter_message(response="utter_booking_cancelled", **values)
+        chosen = [b for b in bookings if b.id == reminded]
+    if not bookings:
+        dispatcher.utter_message(response="utter_booking_mine_none")
         return [SlotSet(menu.MENU_SLOT, None)]
+    if not chosen:
+        buttons = [{"title": f"{b.reference}: {dialogue.line(b.session, translate, language)}",
+                    "payload": f'/cancel_booking{{"booking_ref": "{b.reference}"}}'}
+                   for b in bookings]  # fmt: skip
+        dispatcher.utter_message(response="utter_booking_cancel_which", buttons=buttons)
+        return [SlotSet(menu.MENU_SLOT, None)]
+    cancelled, _ = await asyncio.to_thread(
+        _booking().cancel, chosen[0].reference, tracker.sender_id
+    )
+    values = {**_values(cancelled.session, language), "reference": cancelled.reference}
+    dispatcher.utter_message(response="utter_booking_cancelled", **values)
+    return [SlotSet(menu.MENU_SLOT, None)]

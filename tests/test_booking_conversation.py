@@ -209,3 +209,21 @@ def test_a_session_cancelled_after_the_list_was_shown_is_refused_and_the_list_sh
                           language="fr")  # fmt: skip
     assert len(replies[1]["buttons"]) == shown - 1
     assert bookings_of(schedule, chat.sender) == []
+
+
+def test_which_booking_to_cancel_is_answered_in_words(
+    stack: LocalStack, schedule: dict[str, Any]
+) -> None:
+    """With two bookings, "annuler" asks which one; she answers with the topic or the day,
+    and an answer it cannot place gets the numbered list again (never the fallback)."""
+    service: BookingService = schedule["service"]
+    chat = Conversation(stack)
+    chat.expect("bonjour", "utter_greet", language="fr")
+    for topic in ("breastfeeding", "nutrition"):
+        service.book(f"fr-{topic}-{schedule['tag']}", chat.sender)
+    chat.expect("annuler", "utter_booking_cancel_which", language="fr")
+    chat.expect("bof euh", "utter_booking_cancel_which", language="fr")
+    chat.expect("nutrition", "utter_booking_cancelled", language="fr")
+    statuses = {status for _, _, status in bookings_of(schedule, chat.sender)}
+    assert statuses == {"booked", "cancelled"}
+    assert [b.session.topic for b in service.bookings_of(chat.sender)] == ["breastfeeding"]
