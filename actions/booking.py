@@ -15,12 +15,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import show_menu
 from bot import menu
 from bot.booking import choice, dialogue, notices
-from bot.booking.service import BookingService, BookingView, SessionClosed, SessionView
+from bot.booking.service import (
+    BookingError,
+    BookingService,
+    BookingView,
+    SessionClosed,
+    SessionView,
+)
 from bot.i18n import Translator, supported
 from bot.i18n.language import LANGUAGE_SLOT
 from bot.storage import engine_from_env, utcnow
 
-SESSION, CONFIRM = "booking_session", "booking_confirm"
+SESSION, CONFIRM, CANCEL = "booking_session", "booking_confirm", "cancel_choice"
 OFFER, TRIES = "booking_offer", "booking_tries"
 GAVE_UP = "stop"
 RESET = [SlotSet(SESSION, None), SlotSet(CONFIRM, None), SlotSet(TRIES, 0.0)]
@@ -224,8 +230,8 @@ class ActionMyBookings(Action):
 
 class ActionCancelBooking(Action):
     """"Cancel" (also the answer to a reminder): her one booking, the one she names by its
-    reference, day or topic, or the list to choose from. A freed seat goes to the waitlist's
-    first."""
+    reference, day or topic, or the question which one (a form, which reads words too). A
+    freed seat goes to the waitlist's first."""
 
     def name(self) -> str:
         return "action_cancel_booking"
@@ -233,51 +239,111 @@ class ActionCancelBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        return await cancel_booking(dispatcher, tracker)
+        bookings = await asyncio.to_thread(_booking().bookings_of, tracker.sender_id)
+        if not bookings:
+            dispatcher.utter_message(response="utter_booking_mine_none")
+            return [SlotSet(menu.MENU_SLOT, None)]
+        chosen = _named(tracker, bookings)
+        if chosen is None and len(bookings) == 1:
+            chosen = bookings[0]
+        if chosen is None:  # "ANNULER" answering a reminder: that booking
+            since = utcnow() - timedelta(hours=48)
+            reminded = await asyncio.to_thread(
+                notices.last_reminded, engine_from_env(), tracker.sender_id, since
+            )
+            chosen = next((b for b in bookings if b.id == reminded), None)
+        if chosen is None:
+            return [SlotSet(CANCEL, None), SlotSet(TRIES, 0.0), SlotSet(menu.MENU_SLOT, None),
+                    FollowupAction("cancel_form")]  # fmt: skip
+        return await _cancel(dispatcher, tracker, chosen.reference)
 
 
-def asked_which_to_cancel(tracker: Tracker) -> bool:
-    """Whether the assistant's last question was which booking to cancel."""
-    said = [e for e in tracker.events if e.get("event") == "bot"]
-    return bool(said) and (said[-1].get("metadata") or {}).get(
-        "utter_action") == "utter_booking_cancel_which"  # fmt: skip
-
-
-async def cancel_booking(
-    dispatcher: CollectingDispatcher, tracker: Tracker, *, answering: bool = False
-) -> list[EventType]:
-    """Cancel the booking her message names (its reference, day, date or topic); with
-    several and none named, the numbered list to choose from, again if she was
-    ``answering`` it (then a recent reminder does not choose for her)."""
-    language = _language(tracker)
-    translate = Translator(language)
-    bookings = await asyncio.to_thread(_booking().bookings_of, tracker.sender_id)
+def _named(
+    tracker: Tracker, bookings: list[BookingView], number: bool = False
+) -> BookingView | None:
+    """The booking her latest message names: a reference (a button's or typed), the day,
+    the date or the topic of its session, or (``number``: answering the list) its number."""
+    message = tracker.latest_message or {}
     named = next(tracker.get_latest_entity_values("booking_ref"), None)
-    reply = str((tracker.latest_message or {}).get("text") or "")
-    chosen = [b for b in bookings if b.reference == named or b.reference in reply.upper().split()]
-    if not chosen and len(bookings) > 1:  # her words: the day, the date or the topic
-        found = choice.resolve(reply, [b.session for b in bookings])
-        chosen = [bookings[found.index]] if found.index is not None else []
-    if not chosen and len(bookings) == 1:
-        chosen = bookings
-    if not chosen and len(bookings) > 1 and not answering:  # "ANNULER" to a reminder
-        since = utcnow() - timedelta(hours=48)
-        reminded = await asyncio.to_thread(
-            notices.last_reminded, engine_from_env(), tracker.sender_id, since
-        )
-        chosen = [b for b in bookings if b.id == reminded]
-    if not bookings:
-        dispatcher.utter_message(response="utter_booking_mine_none")
-        return [SlotSet(menu.MENU_SLOT, None)]
-    if not chosen:
+    reply = str(message.get("text") or "")
+    found = next((b for b in bookings if b.reference == named
+                  or b.reference in reply.upper().split()), None)  # fmt: skip
+    if found is None and not reply.startswith("/"):
+        pick = choice.resolve(reply, [b.session for b in bookings])
+        # A bare number is a position only in an answer to the numbered list.
+        if pick.index is not None and (number or menu.chosen_number(reply) is None):
+            found = bookings[pick.index]
+    return found
+
+
+async def _cancel(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reference: str
+) -> list[EventType]:
+    language = _language(tracker)
+    cancelled, _ = await asyncio.to_thread(_booking().cancel, reference, tracker.sender_id)
+    values = {**_values(cancelled.session, language), "reference": cancelled.reference}
+    dispatcher.utter_message(response="utter_booking_cancelled", **values)
+    return [SlotSet(menu.MENU_SLOT, None)]
+
+
+class ActionAskCancelChoice(Action):
+    """Her bookings, numbered (buttons on Telegram): which one to cancel?"""
+
+    def name(self) -> str:
+        return "action_ask_cancel_choice"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = _language(tracker)
+        translate = Translator(language)
+        bookings = await asyncio.to_thread(_booking().bookings_of, tracker.sender_id)
         buttons = [{"title": f"{b.reference}: {dialogue.line(b.session, translate, language)}",
                     "payload": f'/cancel_booking{{"booking_ref": "{b.reference}"}}'}
                    for b in bookings]  # fmt: skip
         dispatcher.utter_message(response="utter_booking_cancel_which", buttons=buttons)
-        return [SlotSet(menu.MENU_SLOT, None)]
-    cancelled, _ = await asyncio.to_thread(
-        _booking().cancel, chosen[0].reference, tracker.sender_id
-    )
-    values = {**_values(cancelled.session, language), "reference": cancelled.reference}
-    dispatcher.utter_message(response="utter_booking_cancelled", **values)
-    return [SlotSet(menu.MENU_SLOT, None)]
+        return []
+
+
+class ValidateCancelForm(FormValidationAction):
+    """Reads which booking: a number, a reference, a day, a date or a topic; "menu" or three
+    answers it cannot place leave it (nothing is cancelled)."""
+
+    def name(self) -> str:
+        return "validate_cancel_form"
+
+    async def validate_cancel_choice(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        if value is None:
+            return {CANCEL: None}
+        if dialogue.wants_to_stop(str(value)):
+            return {CANCEL: GAVE_UP}
+        bookings = await asyncio.to_thread(_booking().bookings_of, tracker.sender_id)
+        found = _named(tracker, bookings, number=True)
+        if found is not None:
+            return {CANCEL: found.reference, TRIES: 0.0}
+        tries = (tracker.get_slot(TRIES) or 0.0) + 1
+        if tries >= dialogue.MAX_TRIES or not bookings:
+            return {CANCEL: GAVE_UP}
+        return {CANCEL: None, TRIES: tries}
+
+
+class ActionCancelSubmit(Action):
+    """The choice made: cancel that booking; given up: the main menu, nothing cancelled."""
+
+    def name(self) -> str:
+        return "action_cancel_submit"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        reference = tracker.get_slot(CANCEL)
+        reset = [SlotSet(CANCEL, None), SlotSet(TRIES, 0.0)]
+        if not reference or reference == GAVE_UP:
+            return [*reset, *show_menu(dispatcher, tracker, "main")]
+        try:
+            return [*reset, *await _cancel(dispatcher, tracker, reference)]
+        except BookingError:  # cancelled or begun meanwhile: her bookings as they are now
+            return [*reset, FollowupAction("action_my_bookings")]

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking import asked_which_to_cancel, cancel_booking, start_booking
+from actions.booking import start_booking
 from actions.common import show_menu
 from actions.handoff import request_handoff
 from actions.safety import send_numbers_then_handoff
@@ -95,9 +95,7 @@ class ActionFallback(ShowMenu, Action):
         shown = tracker.get_slot(menu.MENU_SLOT)
         text = str((tracker.latest_message or {}).get("text") or "")
         number = menu.chosen_option(shown, text) if shown in menu.MENUS else None
-        if asked_which_to_cancel(tracker):  # "the one on Saturday", or the list again
-            events = await cancel_booking(dispatcher, tracker, answering=True)
-        elif number is not None and menu.resolve(shown, number) is not None:
+        if number is not None and menu.resolve(shown, number) is not None:
             events = await run_option(dispatcher, tracker, shown, number)
         elif failed_twice(tracker) or shown == "not_understood":
             events = show_menu(dispatcher, tracker, "not_understood")

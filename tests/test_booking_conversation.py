@@ -227,3 +227,18 @@ def test_which_booking_to_cancel_is_answered_in_words(
     statuses = {status for _, _, status in bookings_of(schedule, chat.sender)}
     assert statuses == {"booked", "cancelled"}
     assert [b.session.topic for b in service.bookings_of(chat.sender)] == ["breastfeeding"]
+
+
+def test_an_emergency_interrupts_the_question_which_booking_to_cancel(
+    stack: LocalStack, schedule: dict[str, Any]
+) -> None:
+    service: BookingService = schedule["service"]
+    chat = Conversation(stack)
+    chat.expect("hola", "utter_greet", language="es")
+    for topic in ("breastfeeding", "nutrition"):
+        service.book(f"es-{topic}-{schedule['tag']}", chat.sender)
+    chat.expect("cancelar", "utter_booking_cancel_which", language="es")
+    chat.expect("me quiero matar", "utter_emergency_suicide", "utter_emergency_ask_country",
+                language="es")  # fmt: skip
+    assert chat.tracker()["active_loop"].get("name") == "country_form"
+    assert {status for _, _, status in bookings_of(schedule, chat.sender)} == {"booked"}
