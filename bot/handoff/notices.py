@@ -87,21 +87,18 @@ class Notices:
         """A state change, told in the handoff's topic (the Telegram counsellors' view)."""
         await self.topic_post(handoff, self.staff_text(key, **values))
 
-    def topic_teller(self, handoff: Handoff) -> Tell:
-        async def tell(key: str | None, raw: str | None = None, **values: Any) -> None:
-            if self.telegram is not None:
-                text = raw if key is None else self.staff_text(key, **values)
-                await self.telegram.post(handoff, text or "")
-
-        return tell
-
-    def general_teller(self) -> Tell:
-        """Answers in the staff group's general chat (commands that name a request)."""
+    def group_teller(self, handoff: Handoff | None) -> Tell:
+        """Answers in the staff group: in the handoff's topic, or (None) in the general chat
+        where supervisors name the request."""
 
         async def tell(key: str | None, raw: str | None = None, **values: Any) -> None:
-            if self.telegram is not None:
-                text = raw if key is None else self.staff_text(key, **values)
-                await self.telegram.post_general(text or "")
+            if self.telegram is None:
+                return
+            text = (raw if key is None else self.staff_text(key, **values)) or ""
+            if handoff is None:
+                await self.telegram.post_general(text)
+            else:
+                await self.telegram.post(handoff, text)
 
         return tell
 

@@ -106,7 +106,7 @@ class StaffConsole:
         handoff = await self.notices.db(self.service.by_topic, thread) if thread else None
         if handoff is None and (thread is not None or command.verb == "say"):
             return  # a topic we did not open, or the general chat's conversation
-        tell = self.notices.topic_teller(handoff) if handoff else self.notices.general_teller()
+        tell = self.notices.group_teller(handoff)
         counsellor = await self.notices.db(self.registry.find, "telegram", sender)
         if counsellor is None or not counsellor.active:
             await tell(m.NOT_REGISTERED)
