@@ -22,9 +22,10 @@ from bot.booking.service import (
     SessionClosed,
     SessionView,
 )
+from bot.db.base import utcnow
+from bot.db.database import engine_from_env
 from bot.i18n import Translator, supported
 from bot.i18n.language import LANGUAGE_SLOT
-from bot.storage import engine_from_env, utcnow
 
 SESSION, CONFIRM, CANCEL = "booking_session", "booking_confirm", "cancel_choice"
 OFFER, TRIES = "booking_offer", "booking_tries"

@@ -10,10 +10,10 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import menu
+from bot.db.database import engine_from_env
 from bot.handoff.requests import RELAY_CHANNELS, open_request
 from bot.i18n import supported
 from bot.i18n.language import LANGUAGE_SLOT
-from bot.storage import engine_from_env
 
 
 async def request_handoff(

@@ -20,9 +20,9 @@ from actions.handoff import request_handoff
 from bot import menu, safety
 from bot.channels.store import remember_country
 from bot.countries import PROGRAMME
+from bot.db.database import engine_from_env
 from bot.i18n import Translator
 from bot.i18n.language import LANGUAGE_SLOT
-from bot.storage import engine_from_env
 
 CATEGORY_SLOT = "emergency_category"
 PRIORITY_SLOT = "handoff_priority"

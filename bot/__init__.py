@@ -2,7 +2,7 @@
 
 Subpackages: ``bot.nlu`` (normalisation, language identification, Rasa components),
 ``bot.i18n`` (catalogs, conversation language, response rendering), ``bot.menu``
-(numbered menus), ``bot.local`` (the local stack behind ``make run`` and the tests).
+(numbered menus), ``bot.launcher`` (the local stack behind ``make run`` and the tests).
 """
 
 from pathlib import Path

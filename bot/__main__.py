@@ -12,19 +12,19 @@ import argparse
 import sys
 
 from bot import PROJECT_ROOT
-from bot.settings import Settings, load_dotenv
+from bot.settings import StackSettings, load_dotenv, settings_from_env
 
 
-def _train(args: argparse.Namespace, settings: Settings) -> int:
+def _train(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.training import ensure_model
 
     ensure_model(settings.model, force=args.force)
     return 0
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.chat import chat
-    from bot.local import LocalStack, StackError
+    from bot.launcher import LocalStack, StackError
     from bot.training import ensure_model
 
     ensure_model(settings.model)
@@ -44,24 +44,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _chat(args: argparse.Namespace, settings: Settings) -> int:
+def _chat(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.chat import chat
-    from bot.local import LocalStack
+    from bot.launcher import LocalStack
 
     chat(LocalStack(settings), sender=args.sender)  # not started: talks to a running stack
     return 0
 
 
-def _counsellor(args: argparse.Namespace, settings: Settings) -> int:
+def _counsellor(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.chat import COUNSELLOR_BANNER, chat
-    from bot.local import LocalStack
+    from bot.launcher import LocalStack
 
     # Talks to the stack `make run` started, as the registry's local counsellor.
     chat(LocalStack(settings), sender=args.address, banner=COUNSELLOR_BANNER)
     return 0
 
 
-def _validate(args: argparse.Namespace, settings: Settings) -> int:
+def _validate(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.validate import validate
 
     problems = validate()
@@ -71,7 +71,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if problems else 0
 
 
-def _eval_language(args: argparse.Namespace, settings: Settings) -> int:
+def _eval_language(args: argparse.Namespace, settings: StackSettings) -> int:
     import asyncio
 
     from rasa.core.agent import Agent
@@ -100,7 +100,7 @@ def _quiet_rasa() -> None:
     configure_structlog(logging.WARNING)
 
 
-def _eval(args: argparse.Namespace, settings: Settings) -> int:
+def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
     import asyncio
     import functools
 
@@ -180,7 +180,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if ok else 1
 
 
-def _i18n_review(args: argparse.Namespace, settings: Settings) -> int:
+def _i18n_review(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.i18n.catalogs import awaiting_review
 
     entries = awaiting_review()
@@ -190,7 +190,7 @@ def _i18n_review(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _sms_report(args: argparse.Namespace, settings: Settings) -> int:
+def _sms_report(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.channels.report import LIMIT, catalog_costs, report_lines
 
     costs = catalog_costs()
@@ -198,7 +198,7 @@ def _sms_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(c.segments <= LIMIT for c in costs) else 1
 
 
-def _bench_channels(args: argparse.Namespace, settings: Settings) -> int:
+def _bench_channels(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.channels.bench import run_bench
     from bot.training import ensure_model
 
@@ -208,7 +208,7 @@ def _bench_channels(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _bench_handoff(args: argparse.Namespace, settings: Settings) -> int:
+def _bench_handoff(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.handoff.bench import run_bench
     from bot.training import ensure_model
 
@@ -218,7 +218,7 @@ def _bench_handoff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _bench_safety(args: argparse.Namespace, settings: Settings) -> int:
+def _bench_safety(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.safety.bench import run_bench
     from bot.training import ensure_model
 
@@ -228,9 +228,9 @@ def _bench_safety(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not result.missing else 1
 
 
-def _phone(args: argparse.Namespace, settings: Settings) -> int:
+def _phone(args: argparse.Namespace, settings: StackSettings) -> int:
     from bot.channels.phone import phone_chat
-    from bot.local import StackError
+    from bot.launcher import StackError
     from bot.training import ensure_model
 
     ensure_model(settings.model)
@@ -244,18 +244,18 @@ def _phone(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _telegram_poll(args: argparse.Namespace, settings: Settings) -> int:
+def _telegram_poll(args: argparse.Namespace, settings: StackSettings) -> int:
     import asyncio
     import logging
 
-    from bot.channels.config import ChannelSettings
     from bot.channels.polling import PollingError, poll
+    from bot.settings import settings_from_env
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     webhook = args.webhook or f"{settings.rasa_url}/webhooks/telegram/webhook"
     print(f"Forwarding Telegram updates to {webhook} (Ctrl-C stops).")
     try:
-        stats = asyncio.run(poll(ChannelSettings.from_env(), webhook))
+        stats = asyncio.run(poll(settings_from_env().channels, webhook))
     except PollingError as error:
         print(f"telegram-poll: {error}", file=sys.stderr)
         return 2
@@ -268,6 +268,7 @@ def _telegram_poll(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command."""
     load_dotenv(PROJECT_ROOT / ".env")
+    settings_from_env.cache_clear()  # .env may have added settings: read them after it
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train when the model is missing or stale")
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     poller.add_argument("--webhook", help="default: the local Rasa server's Telegram webhook")
     poller.set_defaults(func=_telegram_poll)
     args = parser.parse_args(argv)
-    return int(args.func(args, Settings.from_env()))
+    return int(args.func(args, settings_from_env().stack))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
-from bot.channels.config import ChannelSettings
 from bot.channels.sandbox import ENV as SANDBOX_ENV
 from bot.channels.sandbox import Sandbox, channel_stack
-from bot.local import LocalStack
+from bot.db.base import utcnow
+from bot.db.database import make_engine
+from bot.launcher import LocalStack
+from bot.settings import ChannelSettings
 from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
-from bot.storage import make_engine, utcnow
 from bot.training import ensure_model
 
 
@@ -79,14 +80,14 @@ def isolated(engine: Engine) -> Iterator[Engine]:
 
     from sqlalchemy import text
 
-    from bot.storage import Base
+    from bot import schema as tables
 
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         mapped = engine.execution_options(schema_translate_map={None: schema})
-        Base.metadata.create_all(mapped, checkfirst=False)  # not the public schema's tables
+        tables.metadata.create_all(mapped, checkfirst=False)  # not the public schema's tables
         yield mapped
     finally:
         with engine.begin() as connection:
@@ -99,11 +100,13 @@ def command_line(
 ) -> Iterator[Callable[[str], Callable[..., tuple[int, str, str]]]]:
     """``python -m bot <command> ...`` as a user runs it (``bot.__main__.main``), on a SQLite
     file of its own: ``command_line("booking")("sessions")`` -> (status, stdout, stderr)."""
-    from bot import storage
     from bot.__main__ import main
+    from bot.db import database
+    from bot.settings import settings_from_env
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    storage.engine_from_env.cache_clear()
+    settings_from_env.cache_clear()
+    database.engine_from_env.cache_clear()
 
     def command(name: str) -> Callable[..., tuple[int, str, str]]:
         def run(*argv: str) -> tuple[int, str, str]:
@@ -115,8 +118,10 @@ def command_line(
         return run
 
     yield command
-    storage.engine_from_env().dispose()
-    storage.engine_from_env.cache_clear()
+    database.engine_from_env().dispose()
+    database.engine_from_env.cache_clear()
+    monkeypatch.undo()
+    settings_from_env.cache_clear()
 
 
 @dataclass

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot import storage
 from bot.booking.service import BookingService
+from bot.db import database
 
 Run = Callable[..., tuple[int, str, str]]
 LIMA, BAMAKO = ZoneInfo("America/Lima"), ZoneInfo("Africa/Bamako")
@@ -92,7 +92,7 @@ def test_the_command_line_end_to_end(cli: Run, tmp_path: Path) -> None:
     assert rows["bko-next"][1] == f"{starts['bko-next']:%a %Y-%m-%d %H:%M} GMT"
     assert list(table(cli("sessions", "--language", "bm")[1])) == ["bko-next"]
 
-    service = BookingService(storage.engine_from_env())
+    service = BookingService(database.engine_from_env())
     awa, binta, chata = (service.book(code, participant) for code, participant in [
         ("lima-soon", "sms-awa"), ("lima-soon", "tg-binta"), ("lima-soon", "sms-chata"),
     ])  # fmt: skip
@@ -151,7 +151,7 @@ def test_the_command_line_end_to_end(cli: Run, tmp_path: Path) -> None:
 def test_errors_are_one_line_with_status_2(cli: Run, tmp_path: Path) -> None:
     file = schedule_file(tmp_path / "schedule.yml", {"lima-a": local(LIMA, timedelta(days=2))})
     assert cli("import", str(file))[0] == 0
-    service = BookingService(storage.engine_from_env())
+    service = BookingService(database.engine_from_env())
     for n in range(2):
         service.book("lima-a", f"sms-{n}")
     smaller = schedule_file(tmp_path / "smaller.yml", {"lima-a": local(LIMA, timedelta(days=2))},

@@ -25,8 +25,9 @@ from bot.booking.notices import BookingNotice
 from bot.booking.service import BookingError, BookingService
 from bot.channels.sandbox import Sandbox, post
 from bot.channels.store import ChannelStore
-from bot.local import LocalStack
-from bot.storage import make_engine, utcnow
+from bot.db.base import utcnow
+from bot.db.database import make_engine
+from bot.launcher import LocalStack
 from tests.conftest import CHANNEL_ENV
 from tests.test_conversation import GREETINGS, Conversation
 

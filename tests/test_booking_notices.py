@@ -23,8 +23,8 @@ from bot.booking.sender import NoticeSender
 from bot.booking.service import BookingError, BookingService
 from bot.channels.outbound import Outbox, SmsSender
 from bot.channels.store import ChannelStore
+from bot.gsm7 import encode
 from bot.i18n import Translator
-from bot.sms import encode
 from tests.conftest import CHANNEL_ENV, ManualClock, StandIns
 
 _phones = itertools.count(1)

@@ -128,7 +128,7 @@ HEALTH_AREAS = ("contraception.", "pregnancy.", "addiction.", "emergency.")
 def test_health_answers_fit_two_sms_and_name_their_source(language: str) -> None:
     """Each part of an answer costs at most 2 segments as the SMS channel sends it, and its
     catalog comment names the source and that a clinical review is pending or done."""
-    from bot.sms import encode
+    from bot.gsm7 import encode
 
     health = [m for m in load_po(language) if str(m.id).startswith(HEALTH_AREAS)]
     assert len(health) >= 33 + 6

@@ -24,7 +24,7 @@ from bot.channels.store import (
     StatusEvent,
     pseudonym,
 )
-from bot.storage import make_engine
+from bot.db.database import make_engine
 
 KEY = b"test-key-0123456789abcdef0123456"
 T = TypeVar("T")

@@ -24,8 +24,8 @@ from bot.channels.sms import (
 from bot.channels.telegram import command_payload, inbound_from_update
 from bot.channels.text import TELEGRAM_LIMIT, numbered, sms_fits, split_text, telegram_fits
 from bot.countries import country_of_phone
+from bot.gsm7 import encode
 from bot.i18n import Translator
-from bot.sms import encode
 
 
 def test_a_short_text_is_one_part() -> None:

@@ -17,13 +17,14 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
 
-from bot.channels.config import ChannelSettings
 from bot.channels.inbound import MEDIA_PAYLOAD, ContactOutput, Inbound, TurnRunner
 from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView, InboundMessage
+from bot.db.base import utcnow
+from bot.db.database import make_engine
 from bot.i18n import Translator
 from bot.menu import option_payload
-from bot.storage import make_engine, utcnow
+from bot.settings import ChannelSettings
 
 SETTINGS = ChannelSettings(pseudonym_key=b"k" * 32, rate_limit=3, rate_window=timedelta(hours=1))
 

@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from bot.channels.config import ChannelSettings
 from bot.channels.phone import texting
 from bot.channels.polling import PollingError, PollStats, poll
 from bot.channels.sandbox import Sandbox
 from bot.channels.sandbox import post as http
+from bot.gsm7 import fold
 from bot.i18n import Translator
-from bot.local import LocalStack
-from bot.sms import fold
+from bot.launcher import LocalStack
+from bot.settings import ChannelSettings
 from tests.conftest import CHANNEL_ENV, StandIns
 
 pytestmark = pytest.mark.stack

@@ -16,7 +16,7 @@ import yaml
 from bot import LANGUAGES, PROJECT_ROOT
 from bot.evaluation import TARGET, language_report, load_heldout
 from bot.i18n import Translator
-from bot.local import LocalStack, http_json
+from bot.launcher import LocalStack, http_json
 from bot.menu import MENUS
 
 pytestmark = pytest.mark.stack

@@ -23,9 +23,9 @@ import pytest
 
 from bot import PROJECT_ROOT
 from bot.channels.sandbox import Sandbox, post
+from bot.gsm7 import encode
 from bot.handoff import messages as m
 from bot.i18n import Translator
-from bot.sms import encode
 from tests.conftest import STAFF_CHAT
 
 pytestmark = pytest.mark.stack

@@ -27,6 +27,7 @@ from bot.handoff.registry import (
     counsellors_file,
     load_file,
 )
+from bot.settings import HandoffSettings
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -566,8 +567,10 @@ def test_the_shipped_files() -> None:
     assert all(c.hours.next_opening(MONDAY_10) is not None for c in example)
     fictional = {"100000001", "100000002", "+22370000001", "+51900000001"}
     assert {c.address for c in example} <= fictional
-    assert counsellors_file({}) == LOCAL_FILE
-    assert counsellors_file({"COUNSELLORS_FILE": "/srv/c.yml"}) == Path("/srv/c.yml")
+    assert counsellors_file(HandoffSettings.from_env({})) == LOCAL_FILE
+    assert counsellors_file(HandoffSettings.from_env({"COUNSELLORS_FILE": "/srv/c.yml"})) == Path(
+        "/srv/c.yml"
+    )
 
 
 # --- Command line -----------------------------------------------------------------------------

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
-from bot.channels.config import ChannelSettings
 from bot.channels.inbound import Inbound
 from bot.channels.outbound import Outbox, SmsSender, TelegramSender
 from bot.channels.store import ChannelStore, ContactView
+from bot.db.base import utcnow
+from bot.gsm7 import encode
 from bot.handoff import messages as m
 from bot.handoff.console import (
     Command,
@@ -30,10 +31,9 @@ from bot.handoff.console import (
 )
 from bot.handoff.registry import Registry
 from bot.handoff.relay import Relay
-from bot.handoff.service import HandoffService, HandoffSettings
+from bot.handoff.service import HandoffService
 from bot.i18n import Translator
-from bot.sms import encode
-from bot.storage import utcnow
+from bot.settings import ChannelSettings, HandoffSettings
 from tests.conftest import CHANNEL_ENV, STAFF_CHAT, ManualClock, StandIns
 
 COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.sandbox.yml"
@@ -72,7 +72,7 @@ def build(engine: Engine, standins: StandIns, clock: ManualClock) -> Parts:
 def relay_parts(tmp_path: Path, standins: StandIns) -> Iterator[Parts]:
     """The parts on a fresh SQLite file and a manual clock (the other handoff test modules'
     ``parts`` fixtures yield from it too)."""
-    from bot.storage import make_engine
+    from bot.db.database import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
     built = build(engine, standins, ManualClock())
@@ -312,7 +312,7 @@ def test_after_a_restart_messages_of_a_handoff_are_relayed_not_apologised_for(
     for channel in ("sms", "telegram"):
         runner = TurnRunner(channel, settings, parts.store, parts.relay.outbox,
                             lambda c=channel: ContactOutput(c, parts.relay.outbox),
-                            relay=parts.relay)  # fmt: skip
+                            gate=parts.relay)  # fmt: skip
         assert parts.run(runner.recover(utcnow() + timedelta(seconds=1))) == 0
     posts = [s["text"] for s in parts.standins.telegram.sent if s["message_thread_id"] == topic]
     assert f"#{handoff_id}: sigues ahi?" in posts
@@ -332,8 +332,8 @@ def test_after_a_restart_messages_of_a_handoff_are_relayed_not_apologised_for(
 def test_nobody_on_duty_she_is_told_when_counsellors_are_back(tmp_path: Path) -> None:
     """Outside working hours: no place in the line, but the next opening in her language and
     her time zone (Bamako here, for a counsellor working on Paris time)."""
+    from bot.db.database import make_engine
     from bot.handoff.requests import open_request
-    from bot.storage import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
     registry_file = tmp_path / "counsellors.yml"

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.channels.config import ChannelSettings
 from bot.channels.inbound import ContactOutput, Inbound, TurnRunner
 from bot.channels.store import ContactView
 from bot.handoff import messages as m
@@ -23,7 +22,8 @@ from bot.handoff.service import MAX_RELAY_ATTEMPTS
 from bot.handoff.supervision import remove_counsellor
 from bot.i18n import Translator
 from bot.safety import numbers_line
-from bot.storage import SafetyAlert
+from bot.safety.models import SafetyAlert
+from bot.settings import ChannelSettings
 from tests.conftest import CHANNEL_ENV, StandIns
 from tests.test_handoff_relay import (
     LUCIA,
@@ -307,7 +307,7 @@ def test_a_crash_mid_turn_answers_an_emergency_before_any_apology(parts: Parts) 
 
     runner = TurnRunner("sms", settings, parts.store, parts.relay.outbox,
                         lambda: ContactOutput("sms", parts.relay.outbox),
-                        relay=parts.relay)  # fmt: skip
+                        gate=parts.relay)  # fmt: skip
     phone = "+51900555001"
 
     async def send(text: str, provider_id: str) -> None:
@@ -332,13 +332,13 @@ def test_after_a_restart_an_unanswered_emergency_gets_its_answer_not_an_apology(
     parts: Parts,
 ) -> None:
     """Accepted just before a crash, never answered, in a conversation the bot owned."""
-    from bot.storage import utcnow
+    from bot.db.base import utcnow
 
     fr = Translator("fr")
     settings = ChannelSettings(pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode())
     runner = TurnRunner("sms", settings, parts.store, parts.relay.outbox,
                         lambda: ContactOutput("sms", parts.relay.outbox),
-                        relay=parts.relay)  # fmt: skip
+                        gate=parts.relay)  # fmt: skip
     scared = parts.store.contact("sms", "+22370555001", country="ML")
     parts.store.record_inbound("sms", "SMlost-a", scared.id, "text", "il va me tuer ce soir")
     asking = parts.store.contact("sms", "+22370555002", country="ML")

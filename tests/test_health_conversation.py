@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from bot import LANGUAGES
 from bot.i18n import Translator
-from bot.local import LocalStack
+from bot.launcher import LocalStack
 from bot.safety import load_numbers, numbers_for
-from bot.storage import SafetyAlert
+from bot.safety.models import SafetyAlert
 from tests.test_conversation import GREETINGS, RESPONSE_KEYS, Conversation
 
 pytestmark = pytest.mark.stack

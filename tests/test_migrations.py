@@ -27,10 +27,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from bot import PROJECT_ROOT, migrations, storage
+from bot import PROJECT_ROOT, migrations
+from bot import schema as tables
 from bot.channels.store import Contact
+from bot.db import database
+from bot.db.base import Base
+from bot.db.database import make_engine
 from bot.handoff.models import HandoffRow
-from bot.storage import Base, make_engine
 from tests.conftest import POSTGRES
 
 # Tables that the models may declare before their revision exists: the booking tables
@@ -85,9 +88,8 @@ def ignore_pending(obj: Any, name: str | None, type_: str, reflected: bool, _oth
 
 def differences(connection: Connection) -> list[Any]:
     """What autogenerate would write: models against the database, types compared."""
-    storage._import_tables()
     opts = {"compare_type": True, "include_object": ignore_pending}
-    return compare_metadata(MigrationContext.configure(connection, opts=opts), Base.metadata)
+    return compare_metadata(MigrationContext.configure(connection, opts=opts), tables.metadata)
 
 
 def schema(connection: Connection) -> dict[str, Any]:
@@ -137,9 +139,8 @@ def test_upgrade_from_empty_matches_the_models(new_database: NewDatabase, engine
 def test_head_is_exactly_what_create_all_makes(new_database: NewDatabase, engines: Any) -> None:
     """Columns, types, nullability, indexes and unique constraints, as the database reports
     them (the baseline was checked the same way against the create_all of its day)."""
-    storage._import_tables()
     old, new = engines(new_database()), engines(new_database())
-    Base.metadata.create_all(old)
+    tables.metadata.create_all(old)
     upgraded(new)
     with old.connect() as made_by_create_all, new.connect() as migrated:
         assert schema(migrated) == schema(made_by_create_all)
@@ -225,7 +226,7 @@ def test_upgrading_twice_is_a_no_op(new_database: NewDatabase) -> None:
             before = schema(connection)
         statements: list[str] = []
         event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-        storage.migrate(engine)
+        database.migrate(engine)
         writes = re.compile(r"\s*(CREATE|ALTER|DROP|INSERT|UPDATE|DELETE)\b", re.I)
         changes = [s for s in statements if writes.match(s)]
         assert changes == []
@@ -295,7 +296,7 @@ def test_connections_switching_a_new_file_to_wal_at_once_all_succeed(tmp_path: P
             connection = sqlite3.connect(path, timeout=10)
             start.wait()
             try:
-                storage._sqlite_pragmas(connection, None)
+                database._sqlite_pragmas(connection, None)
                 assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
             except BaseException as error:  # reported below
                 refused.append(error)
@@ -312,7 +313,7 @@ def test_connections_switching_a_new_file_to_wal_at_once_all_succeed(tmp_path: P
 
 CHILD = """
 import sys, time
-from bot.storage import make_engine
+from bot.db.database import make_engine
 url, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))
 make_engine(url).dispose()
@@ -374,7 +375,7 @@ def probe_table() -> Iterator[Table]:
 def test_a_table_without_revision_is_created_with_a_warning(
     new_database: NewDatabase, probe_table: Table, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.storage"):
+    with caplog.at_level(logging.WARNING, logger="bot.db.database"):
         engine = make_engine(new_database())
     try:
         assert "migration_probe" in caplog.text
@@ -400,7 +401,7 @@ def test_the_revision_helper_writes_a_clean_revision(
 
     monkeypatch.setattr(migrations, "config", config)
     before = migrations.head()
-    path = migrations.revision("add migration probe", version_path=str(tmp_path))
+    path = tables.revision("add migration probe", version_path=str(tmp_path))
     assert path.parent == tmp_path
     assert re.fullmatch(r"\d{4}_add_migration_probe\.py", path.name)
     written = path.read_text()

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from bot import LANGUAGES
 from bot import evaluation as ev
+from bot.db.database import make_engine
 from bot.safety import (
     CATEGORIES,
     HERE,
@@ -18,7 +19,7 @@ from bot.safety import (
     numbers_for,
     record_alert,
 )
-from bot.storage import SafetyAlert, make_engine
+from bot.safety.models import SafetyAlert
 from tests.conftest import POSTGRES
 
 

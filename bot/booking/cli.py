@@ -20,7 +20,8 @@ import bot.booking.notices  # noqa: F401  (imported first: the engine creates th
 from bot import LANGUAGES
 from bot.booking.service import BookingService
 from bot.datafiles import table
-from bot.storage import engine_from_env
+from bot.db.database import engine_from_env
+from bot.settings import settings_from_env
 
 Handler = Callable[[argparse.Namespace, Any], int]
 COLUMNS = ("session", "starts (venue time)", "venue", "lang", "topic", "facilitator",
@@ -83,7 +84,7 @@ def _reporting(handler: Handler) -> Handler:
 
 
 def _service() -> BookingService:
-    return BookingService.from_env(engine_from_env())
+    return BookingService.from_settings(engine_from_env(), settings_from_env().booking)
 
 
 @_reporting

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from bot.booking.service import BookingService, SessionView
 from bot.i18n import N_, format_datetime, supported
 from bot.nlu.normalise import normalise, words
+from bot.settings import settings_from_env
 
 # The names of the workshops' topics and of a booking's states, as catalog keys.
 TOPICS = {
@@ -49,7 +50,7 @@ MAX_TRIES = 3  # answers not understood in a row before the booking is left
 
 @functools.lru_cache(maxsize=4)
 def service(engine: Engine) -> BookingService:
-    return BookingService.from_env(engine)
+    return BookingService.from_settings(engine, settings_from_env().booking)
 
 
 def notice_key(kind: str, status: str) -> str:

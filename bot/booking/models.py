@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 
-from bot.storage import Base
+from bot.db.base import Base
 
 TOPICS = ("childbirth", "breastfeeding", "motherhood", "sexuality", "nutrition", "addiction")
 # Closed, so that a typo in a schedule file is caught and the bot can name the role in each

@@ -14,7 +14,7 @@ from sqlalchemy import Column, DateTime, Index, Integer, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.storage import Base
+from bot.db.base import Base
 
 REMINDER, PROMOTED, SESSION_CANCELLED = "reminder", "promoted", "session_cancelled"
 MOVED, RESCHEDULED = "moved", "rescheduled"

@@ -25,8 +25,8 @@ from bot.booking.notices import LEASE, MOVED, REMINDER, RESCHEDULED, BookingNoti
 from bot.booking.service import BookingService
 from bot.channels.outbound import Outbox
 from bot.channels.store import ChannelStore
+from bot.db.base import utcnow
 from bot.i18n import Translator
-from bot.storage import utcnow
 
 logger = logging.getLogger(__name__)
 

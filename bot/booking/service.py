@@ -16,9 +16,8 @@ ones a change makes pointless are marked ``obsolete``, so they are never sent.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -55,7 +54,8 @@ from bot.booking.schedule_file import (
     WorkshopSpec,
     load_schedule,
 )
-from bot.storage import utcnow
+from bot.db.base import utcnow
+from bot.settings import BookingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +157,9 @@ class BookingService:
         self.reminder_before = reminder_before
 
     @classmethod
-    def from_env(cls, engine: Engine, environ: Mapping[str, str] | None = None) -> BookingService:
-        """With the reminder delay of ``BOOKING_REMINDER_HOURS`` (default 24)."""
-        env = os.environ if environ is None else environ
-        hours = float(env.get("BOOKING_REMINDER_HOURS") or 24)
-        return cls(engine, reminder_before=timedelta(hours=hours))
+    def from_settings(cls, engine: Engine, settings: BookingSettings) -> BookingService:
+        """With the reminder delay of the settings (``BOOKING_REMINDER_HOURS``)."""
+        return cls(engine, reminder_before=settings.reminder_before)
 
     def now(self) -> datetime:
         return _instant(self._clock())

@@ -1,29 +1,65 @@
-"""What the SMS and Telegram input channels share: settings from the environment, the one
-runtime of the process, the turn runner, the output channel, health and restart recovery."""
+"""What the SMS, Telegram and local input channels share: the services they are given, the
+turn runner, the output channel, health and restart recovery.
+
+A channel never builds its services nor imports a feature: the composition root
+(:mod:`bot.runtime`) subclasses each channel with ``services``, the factory of the process's
+:class:`ChannelServices`, and ``credentials.yml`` names those subclasses.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from rasa.core.channels.channel import InputChannel
+from rasa.core.channels.channel import InputChannel, OutputChannel
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rasa_fixes
-from bot.channels.inbound import ContactOutput, TurnRunner
-from bot.channels.runtime import Runtime, runtime_from_env
+from bot.channels.inbound import ContactOutput, Gate, TurnRunner
+from bot.channels.outbound import Outbox
+from bot.channels.store import ChannelStore
+from bot.settings import ChannelSettings
 
 _C = TypeVar("_C", bound="ProviderInput")
+
+
+class ChannelServices(Protocol):
+    """What a channel needs of its process (:class:`bot.runtime.Runtime`)."""
+
+    @property
+    def settings(self) -> ChannelSettings: ...
+
+    @property
+    def store(self) -> ChannelStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def gate(self) -> Gate: ...
+
+    @property
+    def staff_chat_id(self) -> int | None: ...
+
+    def runner(self, channel: str, output: Callable[[], OutputChannel]) -> TurnRunner: ...
+
+    def started(self, agent: Any) -> None: ...
+
+    async def record_sms_status(self, sid: str, status: str, error_code: str | None) -> None: ...
 
 
 class ProviderInput(InputChannel):
     """A channel registered in ``credentials.yml``; subclasses add their webhook routes."""
 
     channel: ClassVar[str]
+    # The process's services, made on the first request (set by bot.runtime's subclasses).
+    services: ClassVar[Callable[[], ChannelServices] | None] = None
 
-    def __init__(self, runtime: Runtime | None = None) -> None:
-        self._runtime = runtime
+    def __init__(self, services: Callable[[], ChannelServices]) -> None:
+        self._services = services
+        self._runtime: ChannelServices | None = None
 
     @classmethod
     def name(cls) -> str:
@@ -32,12 +68,17 @@ class ProviderInput(InputChannel):
     @classmethod
     def from_credentials(cls: type[_C], credentials: dict[str, Any] | None) -> _C:
         rasa_fixes.apply()  # Rasa builds its channels once, at start-up
-        return cls()  # everything comes from the environment (bot.channels.config)
+        if cls.services is None:
+            raise TypeError(
+                f"{cls.__name__} has no services: credentials.yml names the channels of "
+                "bot.runtime (bot.runtime.SmsChannel...), which have them"
+            )
+        return cls(cls.services)  # everything comes from the environment (bot.settings)
 
     @property
-    def runtime(self) -> Runtime:
+    def runtime(self) -> ChannelServices:
         if self._runtime is None:
-            self._runtime = runtime_from_env()
+            self._runtime = self._services()
         return self._runtime
 
     @property

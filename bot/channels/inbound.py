@@ -16,25 +16,23 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.response import HTTPResponse
 
 from bot import LANGUAGES
-from bot.booking import KEYWORDS as BOOKING_KEYWORDS
-from bot.channels.config import ChannelSettings
 from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView
 from bot.countries import default_language
-from bot.handoff import KEYWORDS, REQUEST_PAYLOAD
+from bot.db.base import utcnow
 from bot.i18n import N_, Translator
 from bot.nlu.normalise import normalise
-from bot.storage import utcnow
+from bot.settings import ChannelSettings
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +68,32 @@ class Inbound:
     country: str | None = None
     button: int | None = None  # a Telegram button position, resolved from the store
     thread: int | None = None  # a staff-group message: the forum topic it was written in
+
+
+class Gate(Protocol):
+    """What a channel asks before, around and after every turn: the counsellor handoff
+    (:class:`bot.handoff.relay.Relay`), given by the composition root (:mod:`bot.runtime`).
+    The channels know this shape, never the handoff itself."""
+
+    async def console(self, contact: ContactView, inbound: Inbound) -> str | None:
+        """A counsellor's console message: handled ("console"), else None."""
+
+    async def route(self, contact: ContactView, inbound: Inbound) -> str | None:
+        """A message of a conversation a person owns: its inbound status, else None (a turn)."""
+
+    async def emergency_outside_turn(self, contact: ContactView, text: str, language: str) -> bool:
+        """A message that got no turn: the emergency answer when it shows danger signs."""
+
+    async def opted_out(self, contact: ContactView) -> None:
+        """She opted out (STOP): whoever holds her conversation is told."""
+
+    def wake(self) -> None:
+        """A turn may have opened a handoff: look now."""
+
+
+# Words a user may send alone, whatever the state, and the payload each becomes (the
+# handoff's "parler", the booking's "atelier"...): given by the composition root.
+Keywords = Mapping[str, str]
 
 
 class TurnLoop:
@@ -126,8 +150,10 @@ class TurnRunner:
     )
     _locks: dict[str, _Queue] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
-    # The counsellor handoff (bot.handoff.relay.Relay): asked before every turn.
-    relay: Any = None
+    # The counsellor handoff: asked before every turn.
+    gate: Gate | None = None
+    # Words that stand for a payload on their own (normalised word -> payload).
+    keywords: Keywords = field(default_factory=dict)
 
     async def accept(
         self,
@@ -189,11 +215,11 @@ class TurnRunner:
     async def _safety_first(self, contact: ContactView, text: str | None) -> bool:
         """A message that got no turn (a crash, a restart): danger signs in it get the
         emergency answer and a priority handoff instead of an apology. True when they did."""
-        if self.relay is None or not text or contact.opted_out:
+        if self.gate is None or not text or contact.opted_out:
             return False
         fresh = await asyncio.to_thread(self.store.contact_by_id, contact.id) or contact
         try:
-            return bool(await self.relay.emergency_outside_turn(fresh, text,
+            return bool(await self.gate.emergency_outside_turn(fresh, text,
                                                                 self.language_of(fresh)))
         except Exception as error:
             logger.error("Safety check after a failed turn failed (%s).", type(error).__name__)
@@ -209,9 +235,9 @@ class TurnRunner:
         keyword: Callable[[ContactView, Inbound], Awaitable[bool]] | None,
     ) -> None:
         await asyncio.to_thread(self.store.set_inbound_status, row, "processing")
-        if self.relay is not None:
+        if self.gate is not None:
             # A counsellor's console comes before any keyword: "#12 stop" is for the user.
-            handled = await self.relay.console(contact, inbound)
+            handled = await self.gate.console(contact, inbound)
             if handled is not None:
                 await asyncio.to_thread(self.store.set_inbound_status, row, handled)
                 return
@@ -223,10 +249,10 @@ class TurnRunner:
         if contact.opted_out:
             await asyncio.to_thread(self.store.set_inbound_status, row, "opted_out")
             return
-        if self.relay is not None:
+        if self.gate is not None:
             # A person owns the conversation: no bot turn. Before the channel's rate limit
             # (the handoff has its own, towards the counsellor).
-            routed = await self.relay.route(contact, inbound)
+            routed = await self.gate.route(contact, inbound)
             if routed is not None:
                 await asyncio.to_thread(self.store.set_inbound_status, row, routed)
                 return
@@ -247,8 +273,8 @@ class TurnRunner:
         )  # fmt: skip
         language = await self.turns.run(self._rasa_turn(on_new_message, message, agent))
         await asyncio.to_thread(self.store.set_inbound_status, row, "done")
-        if self.relay is not None:
-            self.relay.wake()  # the turn may have opened a handoff: notify now
+        if self.gate is not None:
+            self.gate.wake()  # the turn may have opened a handoff: notify now
         if language in LANGUAGES and language != contact.language:
             await asyncio.to_thread(self.store.set_language, contact.id, language)
 
@@ -281,11 +307,9 @@ class TurnRunner:
         text = (inbound.text or "").strip()
         if not text:
             return MEDIA_PAYLOAD
-        keyword = normalise(text)
-        if keyword in KEYWORDS:
-            return REQUEST_PAYLOAD
-        if keyword in BOOKING_KEYWORDS:
-            return BOOKING_KEYWORDS[keyword]
+        keyword = self.keywords.get(normalise(text))
+        if keyword is not None:
+            return keyword
         number = _NUMBER.match(text)
         if number:
             payload = await asyncio.to_thread(
@@ -313,7 +337,7 @@ class TurnRunner:
         any other message the apology (she writes again, in context) and stays stored. How
         many contacts were told."""
         answered: set[str] = set()
-        if self.relay is not None:
+        if self.gate is not None:
             answered = await self._relay_pending(started_at)
         ids = await asyncio.to_thread(self.store.interrupt_pending, self.channel, started_at)
         told = 0
@@ -339,9 +363,9 @@ class TurnRunner:
             thread = provider_id.rpartition(":")[2] if kind == "staff" else ""
             inbound = Inbound(self.channel, provider_id, contact.address, kind, text=text,
                               thread=int(thread) if thread.isdigit() else None)  # fmt: skip
-            routed = await self.relay.console(contact, inbound)
+            routed = await self.gate.console(contact, inbound)
             if routed is None and not contact.opted_out:
-                routed = await self.relay.route(contact, inbound)
+                routed = await self.gate.route(contact, inbound)
             if routed is None and await self._safety_first(contact, text):
                 routed = "emergency"
                 answered.add(conversation_id)

@@ -49,7 +49,7 @@ class LocalSender:
 
 
 class LocalInput(ProviderInput):
-    """Registered in ``credentials.yml`` as ``bot.channels.local.LocalInput``."""
+    """Rasa loads it as ``bot.runtime.LocalChannel`` (``credentials.yml``), with its services."""
 
     channel = CHANNEL
 

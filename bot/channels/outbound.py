@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.channels.config import ChannelSettings
 from bot.channels.store import ChannelStore, ContactView
 from bot.channels.text import numbered, sms_fits, split_text, telegram_fits
-from bot.sms import encode
+from bot.gsm7 import encode
+from bot.settings import ChannelSettings
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.channels.sandbox import Sandbox, post, sandbox
-from bot.sms import encode
+from bot.gsm7 import encode
 
 REPLY_WAIT_S = 20.0  # the longest a turn takes here; then whatever arrived is shown
 QUIET_S = 1.5  # no new SMS for this long after the first reply: the turn is over

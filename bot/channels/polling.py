@@ -21,7 +21,7 @@ import httpx
 from telegram.error import Conflict, InvalidToken, NetworkError, TimedOut
 
 from bot.channels.clients import telegram_bot
-from bot.channels.config import ChannelSettings
+from bot.settings import ChannelSettings
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from bot import LANGUAGES
 from bot.channels.text import sms_fits, split_text
+from bot.gsm7 import encode
 from bot.i18n.catalogs import load_po
-from bot.sms import encode
 
 LIMIT = 2  # the budget for one answer
 

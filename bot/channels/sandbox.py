@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import PROJECT_ROOT
-from bot.local import LocalStack
-from bot.settings import Settings
+from bot.launcher import LocalStack
+from bot.settings import StackSettings
 from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
 
@@ -138,7 +138,7 @@ def channel_stack(
 ) -> Iterator[Sandbox]:
     """The stack (state in ``var_dir``) with both channels pointed at running stand-ins;
     ``env`` overrides the sandbox secrets and settings."""
-    settings = Settings(rasa_port=free_port(), action_port=free_port(), var_dir=var_dir,
+    settings = StackSettings(rasa_port=free_port(), action_port=free_port(), var_dir=var_dir,
                         model=model, tracker_db=var_dir / "tracker.db")  # fmt: skip
     full = {**ENV, "PUBLIC_URL": settings.rasa_url, "TWILIO_API_BASE_URL": twilio.base_url,
             "TELEGRAM_API_BASE_URL": telegram.base_url, **env}  # fmt: skip

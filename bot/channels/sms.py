@@ -49,7 +49,7 @@ def media_kind(params: dict[str, str]) -> str:
 
 
 class SmsInput(ProviderInput):
-    """Registered in ``credentials.yml`` as ``bot.channels.sms.SmsInput``."""
+    """Rasa loads it as ``bot.runtime.SmsChannel`` (``credentials.yml``), with its services."""
 
     channel = CHANNEL
 
@@ -99,7 +99,7 @@ class SmsInput(ProviderInput):
                 # The one confirmation a stop request gets; nothing after it.
                 await self.runtime.outbox.send(contact.id, Translator(language)(OPTED_OUT))
                 await asyncio.to_thread(store.set_opted_out, contact.id, True)
-                await self.runtime.relay.opted_out(contact)
+                await self.runtime.gate.opted_out(contact)
             return True
         if word in START_WORDS and contact.opted_out:
             await asyncio.to_thread(store.set_opted_out, contact.id, False)

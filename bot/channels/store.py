@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
-from bot.storage import Base, utcnow
+from bot.db.base import Base, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class ChannelStore:
     """The channels' rows, changed only here.
 
     Args:
-        engine: from :func:`bot.storage.make_engine` (which creates the tables).
+        engine: from :func:`bot.db.database.make_engine` (which creates the tables).
         key: the secret behind pseudonyms; changing it orphans every conversation.
         clock: the time source (a fixed clock in tests).
     """

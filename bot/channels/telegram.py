@@ -94,7 +94,7 @@ def inbound_from_update(update: Any, staff_chat: int | None = None) -> Inbound |
 
 
 class TelegramInput(ProviderInput):
-    """Registered in ``credentials.yml`` as ``bot.channels.telegram.TelegramInput``."""
+    """Rasa loads it as ``bot.runtime.TelegramChannel`` (``credentials.yml``), with its services."""
 
     channel = CHANNEL
 
@@ -125,7 +125,7 @@ class TelegramInput(ProviderInput):
             try:
                 data = json.loads(request.body or b"")
                 update = Update.de_json(data, self._sender().bot())
-                staff = self.runtime.handoff_settings.staff_chat_id
+                staff = self.runtime.staff_chat_id
                 inbound = inbound_from_update(update, staff) if update else None
             except (ValueError, TypeError, KeyError, AttributeError):
                 return response.text("bad request", status=400)

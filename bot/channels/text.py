@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from bot.sms import encode
+from bot.gsm7 import encode
 
 TELEGRAM_LIMIT = 4096
 _SENTENCE_END = re.compile(r"((?<=\D[.!?…:;])[ \t]+|\s*\n\s*)")  # not after "2."
@@ -65,7 +65,7 @@ def split_text(text: str, fits: Callable[[str], bool]) -> list[str]:
 
 
 def sms_fits(text: str) -> bool:
-    """One SMS segment once folded for GSM-7 (:mod:`bot.sms`)."""
+    """One SMS segment once folded for GSM-7 (:mod:`bot.gsm7`)."""
     return encode(text).segments == 1
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Text, false
 
-from bot.storage import Base
+from bot.db.base import Base
 
 
 class HandoffRow(Base):  # type: ignore[misc,valid-type]

@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage import Base, utcnow
+from bot.db.base import Base, utcnow
 
 BOT, QUEUED, COUNSELLOR = "bot", "queued", "counsellor"
 # Why a conversation was handed over, and how a handoff ended (issue 5).
@@ -110,7 +110,7 @@ class Change:
 
 
 class Ownership:
-    """The one place where owners change. Tables must exist (``bot.storage.make_engine``
+    """The one place where owners change. Tables must exist (``bot.db.database.make_engine``
     creates them once this module is imported)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:

@@ -15,7 +15,6 @@ Addresses never reach the logs: log lines and change lines name counsellors by i
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,8 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.countries import calling_code, country_of_phone
 from bot.datafiles import languages_of, load_yaml
+from bot.db.base import Base, utcnow
 from bot.handoff.hours import Hours, timezone_info
-from bot.storage import Base, utcnow
+from bot.settings import HandoffSettings
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,9 @@ _E164 = re.compile(r"\+[1-9]\d{7,14}")
 _TELEGRAM_ID = re.compile(r"[1-9]\d{0,19}")
 
 
-def counsellors_file(environ: Mapping[str, str] | None = None) -> Path:
+def counsellors_file(settings: HandoffSettings) -> Path:
     """``COUNSELLORS_FILE``, else the local run's registry (the console's counsellor)."""
-    env = os.environ if environ is None else environ
-    return Path(env["COUNSELLORS_FILE"]) if env.get("COUNSELLORS_FILE") else LOCAL_FILE
+    return Path(settings.counsellors_file) if settings.counsellors_file else LOCAL_FILE
 
 
 def normalise_address(channel: str, address: object) -> str:
@@ -261,7 +260,7 @@ def _check_unique(counsellors: Iterable[Counsellor]) -> None:
 
 
 class Registry:
-    """The counsellors table. It must exist (``bot.storage.make_engine`` creates it once this
+    """The counsellors table. It must exist (``bot.db.database.make_engine`` creates it once this
     module is imported). Reads are small: the whole table is a few dozen rows."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.datafiles import table
+from bot.db.base import utcnow
+from bot.db.database import engine_from_env
 from bot.handoff.registry import CHANNELS, ROLES, Counsellor, Registry, counsellors_file
-from bot.handoff.service import HandoffService, HandoffSettings
+from bot.handoff.service import HandoffService
 from bot.handoff.supervision import import_registry, remove_counsellor
-from bot.storage import engine_from_env, utcnow
+from bot.settings import settings_from_env
 
 Handler = Callable[[argparse.Namespace, Any], int]
 COLUMNS = ("id", "name", "role", "languages", "channel", "address", "hours", "timezone",
@@ -85,7 +87,7 @@ def _registry() -> Registry:
 
 
 def _handoffs() -> HandoffService:
-    return HandoffService(engine_from_env(), HandoffSettings.from_env())
+    return HandoffService(engine_from_env(), settings_from_env().handoff)
 
 
 @_reporting
@@ -106,7 +108,7 @@ def _list(args: argparse.Namespace, settings: Any) -> int:
 
 @_reporting
 def _import(args: argparse.Namespace, settings: Any) -> int:
-    path = args.file or counsellors_file()
+    path = args.file or counsellors_file(settings_from_env().handoff)
     lines = import_registry(_registry(), _handoffs(), path, dry_run=args.dry_run)
     print("\n".join(lines) if lines else f"{path}: no change.")
     if args.dry_run:

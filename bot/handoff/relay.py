@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import menu
+from bot.channels.inbound import Inbound
 from bot.channels.outbound import Button, Outbox
 from bot.channels.store import ChannelStore, ContactView
 from bot.countries import PROGRAMME, zone
@@ -60,8 +61,7 @@ from bot.handoff.service import (
     HandoffService,
 )
 from bot.handoff.staff import StaffConsole
-from bot.handoff.supervision import import_registry
-from bot.i18n import Translator
+from bot.i18n import Translator, format_datetime
 from bot.safety import emergency_messages, load_lexicon, numbers_line, record_alert
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class Relay:
 
     # Inbound --------------------------------------------------------------------------
 
-    async def console(self, contact: ContactView, inbound: Any) -> str | None:
+    async def console(self, contact: ContactView, inbound: Inbound) -> str | None:
         """A counsellor's console message (the staff group, or a registered counsellor by
         SMS or the terminal): handled, "console"; None for anyone else. Asked before any
         keyword of the channel."""
@@ -129,7 +129,7 @@ class Relay:
                 return "console"
         return None
 
-    async def route(self, contact: ContactView, inbound: Any) -> str | None:
+    async def route(self, contact: ContactView, inbound: Inbound) -> str | None:
         """Before Rasa (after :meth:`console` and the channel's keywords): a message of a
         conversation a person owns. The inbound status to record when handled, None for a
         normal turn."""
@@ -176,7 +176,7 @@ class Relay:
         await self.moves.closed(handoff, "opted_out", holder=holder, user_keys=(),
                                 staff_key=m.USER_LEFT)  # fmt: skip
 
-    async def _said(self, contact: ContactView, inbound: Any) -> str:
+    async def _said(self, contact: ContactView, inbound: Inbound) -> str:
         """Her message as the transcript keeps it: her words, a button's title, or a mark
         for what a counsellor cannot receive ("[voice]", "[media] look at this")."""
         said = (inbound.text or inbound.payload or "").strip()
@@ -236,7 +236,7 @@ class Relay:
         await self._db(self.service.ask_country, handoff.id, category)
 
     async def _country_answer(
-        self, contact: ContactView, handoff: Handoff, inbound: Any, said: str
+        self, contact: ContactView, handoff: Handoff, inbound: Inbound, said: str
     ) -> None:
         """Her answer to the country question asked during the handoff: the numbers, or
         the question again (twice at most: her counsellor was warned)."""
@@ -524,28 +524,5 @@ def next_opening_text(
     registry: Registry, language: str, country: str | None, at: datetime | None = None
 ) -> str | None:
     """When counsellors speaking ``language`` are back, in her language and time zone."""
-    from bot.i18n import format_datetime
-
     when = registry.next_opening(language, at)
     return format_datetime(when, language, zone(country)) if when else None
-
-
-def build_relay(runtime: Any, turns: Any) -> Relay:
-    """The relay of a channel runtime: its store and outbox, the registry in the same
-    database, the staff group when configured, Rasa's trackers through the agent."""
-    from bot.handoff.tracker import RasaHistory
-
-    settings = runtime.handoff_settings
-    engine = runtime.store.engine
-    telegram = None
-    if settings.staff_chat_id is not None and runtime.settings.telegram_ready:
-        telegram = TelegramConsole(runtime.outbox.senders["telegram"].bot,
-                                   settings.staff_chat_id, settings.staff_language,
-                                   settings.staff_per_minute)  # fmt: skip
-    registry = Registry(engine)
-    service = HandoffService(engine, settings)
-    if settings.counsellors_file:
-        changes = import_registry(registry, service, settings.counsellors_file)
-        logger.info("Counsellor registry: %d change(s) from the data file.", len(changes))
-    return Relay(service, registry, runtime.store, runtime.outbox, telegram,
-                 RasaHistory(lambda: runtime.agent, turns.run))  # fmt: skip

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from bot.handoff.registry import Registry
 from bot.handoff.relay import next_opening_text
-from bot.handoff.service import HandoffService, HandoffSettings
+from bot.handoff.service import HandoffService
+from bot.settings import settings_from_env
 
 # Channels whose messages the relay can carry both ways (REST answers only in its reply).
 RELAY_CHANNELS = frozenset({"sms", "telegram", "local"})
@@ -31,7 +32,7 @@ class Opened:
 
 @functools.lru_cache(maxsize=4)
 def services(engine: Engine) -> tuple[HandoffService, Registry]:
-    return HandoffService(engine, HandoffSettings.from_env()), Registry(engine)
+    return HandoffService(engine, settings_from_env().handoff), Registry(engine)
 
 
 def open_request(

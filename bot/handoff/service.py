@@ -17,17 +17,16 @@ relay tells the staff). Lines a counsellor starts with ``//`` are ``note``: kept
 from __future__ import annotations
 
 import logging
-import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.base import utcnow
 from bot.handoff.models import (
     Handoff,
     HandoffMessage,
@@ -40,7 +39,7 @@ from bot.handoff.models import (
     utc,
 )
 from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, Owner, Ownership
-from bot.storage import utcnow
+from bot.settings import HandoffSettings
 
 logger = logging.getLogger(__name__)
 
@@ -56,42 +55,6 @@ LEASE = timedelta(seconds=60)  # a timer taken by an instance that died is retri
 # Held while her waiting messages are sent (renewed before each one); after a failed send,
 # the pause before the worker tries again.
 RELAY_LEASE, RELAY_RETRY = timedelta(seconds=60), timedelta(seconds=15)
-
-
-@dataclass(frozen=True)
-class HandoffSettings:
-    """Deadlines, from the environment (``.env.example``)."""
-
-    renotify_after: timedelta = timedelta(minutes=5)  # unclaimed: notify the counsellors again
-    give_up_after: timedelta = timedelta(minutes=20)  # unclaimed: tell the user, back to the bot
-    idle_after: timedelta = timedelta(minutes=30)  # claimed, nobody wrote: close ("timeout")
-    # She writes, her counsellor does not answer: back to the queue, first in line.
-    counsellor_silent: timedelta = timedelta(minutes=10)
-    waiting_notice_every: timedelta = timedelta(minutes=5)  # "you are number N", at most
-    staff_chat_id: int | None = None  # the counsellors' Telegram supergroup (forum topics)
-    staff_language: str = "fr"  # the language of the staff group's notices
-    staff_per_minute: float = 20.0  # Telegram's limit for one group
-    counsellors_file: str = ""  # the registry's data file, imported at server start
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> HandoffSettings:
-        env = os.environ if environ is None else environ
-
-        def seconds(name: str, default: timedelta) -> timedelta:
-            return timedelta(seconds=float(env.get(name) or default.total_seconds()))
-
-        staff = env.get("TELEGRAM_STAFF_CHAT_ID", "").strip()
-        return cls(
-            renotify_after=seconds("HANDOFF_RENOTIFY_S", cls.renotify_after),
-            give_up_after=seconds("HANDOFF_GIVE_UP_S", cls.give_up_after),
-            idle_after=seconds("HANDOFF_IDLE_S", cls.idle_after),
-            counsellor_silent=seconds("HANDOFF_COUNSELLOR_SILENT_S", cls.counsellor_silent),
-            waiting_notice_every=seconds("HANDOFF_WAITING_NOTICE_S", cls.waiting_notice_every),
-            staff_chat_id=int(staff) if staff.lstrip("-").isdigit() else None,
-            staff_language=env.get("TELEGRAM_STAFF_LANGUAGE") or cls.staff_language,
-            staff_per_minute=float(env.get("TELEGRAM_STAFF_PER_MINUTE") or cls.staff_per_minute),
-            counsellors_file=env.get("COUNSELLORS_FILE", ""),
-        )
 
 
 class HandoffService:

@@ -17,7 +17,8 @@ from typing import Any
 from bot.datafiles import table
 from bot.handoff.ownership import COUNSELLOR, COUNSELLOR_OUTCOMES, OwnershipConflict
 from bot.handoff.registry import Registry
-from bot.handoff.service import ASSIGNED, CLOSED, RETURNED, HandoffService, HandoffSettings
+from bot.handoff.service import ASSIGNED, CLOSED, RETURNED, HandoffService
+from bot.settings import settings_from_env
 
 
 def return_held(service: HandoffService, counsellor_id: str, why: str) -> list[int]:
@@ -121,10 +122,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _services() -> tuple[HandoffService, Registry]:
-    from bot.storage import engine_from_env
+    from bot.db.database import engine_from_env
 
     engine = engine_from_env()
-    return HandoffService(engine, HandoffSettings.from_env()), Registry(engine)
+    return HandoffService(engine, settings_from_env().handoff), Registry(engine)
 
 
 def _list(args: argparse.Namespace, settings: Any) -> int:

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, UserUttered
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,18 +44,12 @@ class RasaHistory:
             logger.error("Tracker of %s not updated (%s).", conversation_id, type(error).__name__)
 
     async def user(self, conversation_id: str, text: str) -> None:
-        from rasa.shared.core.events import UserUttered
-
         await self._append(conversation_id, [UserUttered(text, metadata={"handoff": True})])
 
     async def counsellor(self, conversation_id: str, text: str, counsellor_id: str) -> None:
-        from rasa.shared.core.events import BotUttered
-
         event = BotUttered(text, metadata={"handoff": True, "counsellor": counsellor_id})
         await self._append(conversation_id, [event])
 
     async def resume(self, conversation_id: str) -> None:
-        from rasa.shared.core.events import ActionExecuted, ConversationResumed
-
         events = [ConversationResumed(), ActionExecuted("action_listen")]
         await self._append(conversation_id, events)

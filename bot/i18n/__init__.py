@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
 from babel import dates as babel_dates
 from babel.support import NullTranslations, Translations
 
-from bot import LANGUAGES, PROJECT_ROOT
+from bot import LANGUAGES
+from bot.settings import settings_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ FALLBACK_LANGUAGE = "fr"
 
 def locales_dir() -> Path:
     """Where the catalogs are: ``$LOCALES_DIR`` or the project's ``locales/``."""
-    return Path(os.environ.get("LOCALES_DIR", PROJECT_ROOT / "locales"))
+    return settings_from_env().locales_dir
 
 
 def supported(language: str | None) -> str:

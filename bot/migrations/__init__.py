@@ -1,7 +1,7 @@
 """Schema migrations of the project's own database, with Alembic, driven from code.
 
 No ``alembic.ini``: :func:`config` builds the configuration with ``script_location`` pointing
-here. ``bot.storage.migrate`` upgrades a database at start (every ``make_engine``);
+here. ``bot.db.database.migrate`` upgrades a database at start (every ``make_engine``);
 :func:`revision` writes a new revision by autogenerate. See ``README.md`` beside this file.
 """
 
@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import MetaData, create_engine, inspect
 from sqlalchemy.engine import Connection
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +35,7 @@ BASELINE_TABLES = frozenset({
 })  # fmt: skip
 
 # Alembic's ``context`` and ``op`` are module-level proxies: one migration at a time per
-# process. Across processes the database's own lock serialises (``bot.storage.migrate``).
+# process. Across processes the database's own lock serialises (``bot.db.database.migrate``).
 _ALEMBIC = threading.RLock()
 
 
@@ -121,10 +121,12 @@ def migrated_tables() -> frozenset[str]:
         return _migrated
 
 
-def revision(message: str, url: str | None = None, **options: Any) -> Path:
+def revision(
+    message: str, url: str | None = None, *, metadata: MetaData, **options: Any
+) -> Path:
     """Write the next revision (``0002_...``) by autogenerate, and return its path.
 
-    It compares the models (``bot.storage.Base.metadata``) with a database at head: by default
+    It compares the models (``bot.db.base.Base.metadata``) with a database at head: by default
     a scratch SQLite file upgraded first, or ``url`` (which must be at head already). Read and
     fix what it wrote: autogenerate misses renames and some type changes, and never drops a
     table it does not know (``env.py``). ``options`` go to ``alembic.command.revision``."""
@@ -134,7 +136,7 @@ def revision(message: str, url: str | None = None, **options: Any) -> Path:
             engine = create_engine(url, future=True)
             try:
                 with engine.begin() as connection:
-                    return _write(connection, message, rev_id, options)
+                    return _write(connection, message, rev_id, metadata, options)
             finally:
                 engine.dispose()
         with tempfile.TemporaryDirectory() as tmp:
@@ -142,14 +144,18 @@ def revision(message: str, url: str | None = None, **options: Any) -> Path:
             try:
                 with engine.begin() as connection:
                     upgrade(connection)
-                    return _write(connection, message, rev_id, options)
+                    return _write(connection, message, rev_id, metadata, options)
             finally:
                 engine.dispose()
 
 
-def _write(connection: Connection, message: str, rev_id: str, options: dict[str, Any]) -> Path:
+def _write(
+    connection: Connection, message: str, rev_id: str, metadata: MetaData, options: dict[str, Any]
+) -> Path:
     options.setdefault("autogenerate", True)
-    script = command.revision(config(connection), message=message, rev_id=rev_id, **options)
+    cfg = config(connection)
+    cfg.attributes["target_metadata"] = metadata  # read by env.py
+    script = command.revision(cfg, message=message, rev_id=rev_id, **options)
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
 

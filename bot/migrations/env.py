@@ -13,11 +13,12 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from bot.storage import Base, _import_tables
+from bot.db.base import Base
 
-_import_tables()
 config = context.config
-target_metadata = Base.metadata
+# Autogenerate compares with every model (bot.schema.revision passes them); an upgrade needs
+# only the revisions.
+target_metadata = config.attributes.get("target_metadata", Base.metadata)
 
 
 def include_object(

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.nlu.normalise import normalise
-from bot.storage import SafetyAlert
+from bot.safety.models import SafetyAlert
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import TypeVar
 
 from bot.channels.bench import spread
 from bot.channels.sandbox import Sandbox, post, sandbox
+from bot.gsm7 import encode
 from bot.safety import numbers_line
-from bot.sms import encode
 
 T = TypeVar("T")
 ASK = {"fr": "je veux parler a quelqu un", "es": "quiero hablar con una persona"}

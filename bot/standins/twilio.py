@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from bot.sms import GSM7_EXTENSION, GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, is_gsm7
+from bot.gsm7 import GSM7_EXTENSION, GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, is_gsm7
 from bot.standins import LoopbackServer, Request, Response, error_phrase
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """booking: venues, workshops, sessions, bookings and booking notices
 
 Each table is created only if missing: databases that ran before this revision existed
-got them from ``bot.storage.migrate``'s stop-gap ``create_all`` (bot/migrations/README.md).
+got them from ``bot.db.database.migrate``'s stop-gap ``create_all`` (bot/migrations/README.md).
 
 Revision ID: 0002
 Revises: 0001

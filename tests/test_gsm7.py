@@ -1,6 +1,6 @@
 """SMS encoding: folding to GSM-7 and segment counts."""
 
-from bot.sms import encode, fold, is_gsm7
+from bot.gsm7 import encode, fold, is_gsm7
 
 
 def test_bambara_letters_fold_to_gsm7() -> None:

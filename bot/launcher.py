@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from bot import PROJECT_ROOT
-from bot.settings import Settings
+from bot.settings import StackSettings
 
 READY_TIMEOUT_S = 240.0
 # The counsellor the local console plays (`make counsellor`).
@@ -66,7 +66,7 @@ def _port_in_use(host: str, port: int) -> bool:
 class LocalStack:
     """Starts the action server and ``rasa run`` on ``settings``; stops them on exit."""
 
-    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: StackSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._extra_env = env or {}
         self._processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []

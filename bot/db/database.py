@@ -5,69 +5,42 @@ Engines are made by :func:`engine_from_env`, never at import time.
 
 The schema is managed by Alembic revisions in ``bot/migrations/``: :func:`make_engine` upgrades
 the database to the newest one (:func:`migrate`). **Every new table, column or index needs a
-revision**: ``python -c "from bot.migrations import revision; revision('what changed')"``
-autogenerates one from the models; read it, fix it, commit it (``bot/migrations/README.md``).
-A table declared here but created by no revision is still made by :func:`migrate` (with a
-warning naming it) and fails ``tests/test_migrations.py``: that is a stopgap, not a way.
+revision**: ``python -c "from bot.schema import revision; revision('what changed')"``
+autogenerates one from the models (:mod:`bot.schema` lists every table); read it, fix it,
+commit it (``bot/migrations/README.md``). ``tests/db/test_migrations.py`` fails while a
+model's table or column has no revision.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import sqlite3
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, create_engine, event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import declarative_base
 from sqlalchemy.pool import QueuePool
 
-from bot import PROJECT_ROOT
+from bot import migrations
+from bot.db.base import Base
+from bot.settings import Settings, settings_from_env
 
 log = logging.getLogger(__name__)
 
-Base = declarative_base()
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class SafetyAlert(Base):  # type: ignore[misc,valid-type]
-    """An emergency seen in a conversation: for review, and for a priority handoff.
-
-    No message text is stored: the category says what kind of help was needed, the
-    conversation id (a pseudonym once channels are in) says where to look.
-    """
-
-    __tablename__ = "safety_alerts"
-
-    id = Column(Integer, primary_key=True)
-    conversation_id = Column(String(128), nullable=False, index=True)
-    category = Column(String(32), nullable=False)
-    language = Column(String(8))
-    country = Column(String(2))
-    needs_handoff = Column(Boolean, nullable=False, default=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    reviewed_at = Column(DateTime(timezone=True))
-
-
-def database_url(environ: dict[str, str] | None = None) -> str:
-    """``DATABASE_URL``, else a SQLite file in ``VAR_DIR`` (default ``var/``)."""
-    env = os.environ if environ is None else environ
-    if env.get("DATABASE_URL"):
-        return env["DATABASE_URL"]
-    var_dir = env.get("VAR_DIR") or str(PROJECT_ROOT / "var")
-    os.makedirs(var_dir, exist_ok=True)
-    return f"sqlite:///{os.path.abspath(os.path.join(var_dir, 'app.db'))}"
+def database_url(settings: Settings | None = None) -> str:
+    """``DATABASE_URL``, else a SQLite file in ``VAR_DIR`` (default ``var/``), made ready."""
+    settings = settings_from_env() if settings is None else settings
+    if settings.database_url:
+        return settings.database_url
+    settings.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{settings.sqlite_file.resolve()}"
 
 
 def _sqlite_pragmas(connection: Any, _record: Any, attempts: int = 40) -> None:
@@ -124,13 +97,11 @@ def migrate(engine: Engine) -> None:
     A database made before migrations existed (our tables, no ``alembic_version``) is upgraded
     from the start: the baseline skips the tables it has. Its rows stay.
 
-    Transition: tables of the models that no revision creates yet are made by ``create_all``
-    after the upgrade, with a warning naming them. Write their revision
-    (``bot.migrations.revision``): ``tests/test_migrations.py`` fails until it exists.
+    Transition: tables declared on :data:`~bot.db.base.Base` in this process that no revision
+    creates yet are made by ``create_all`` after the upgrade, with a warning naming them. Write
+    their revision (:func:`bot.schema.revision`): ``tests/db/test_migrations.py`` fails until
+    it exists.
     """
-    from bot import migrations
-
-    _import_tables()
     unmigrated = [
         table for table in Base.metadata.sorted_tables
         if table.name not in migrations.migrated_tables()
@@ -180,17 +151,6 @@ def _begin_immediate(connection: Connection, attempts: int) -> None:
                 raise
             log.info("Database locked by another migration: waiting")
             time.sleep(0.5)
-
-
-def _import_tables() -> None:
-    """Every module that defines tables on ``Base``, so that each engine gets them all,
-    whichever process (Rasa server, action server, command line) made it first."""
-    import bot.booking.models
-    import bot.booking.notices
-    import bot.channels.store
-    import bot.handoff.models
-    import bot.handoff.ownership
-    import bot.handoff.registry  # noqa: F401
 
 
 @functools.lru_cache(maxsize=4)
