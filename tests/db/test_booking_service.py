@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import PROJECT_ROOT
 from bot.booking.models import (
     TOPICS,
     Booking,
@@ -40,7 +41,7 @@ from tests.conftest import ManualClock
 UTC = timezone.utc
 NOW = datetime(2026, 11, 30, 10, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
-EXAMPLE = Path(__file__).resolve().parent.parent / "bot" / "booking" / "schedule.example.yml"
+EXAMPLE = PROJECT_ROOT / "bot" / "booking" / "schedule.example.yml"
 
 
 

@@ -16,7 +16,7 @@ from bot.handoff import messages as m
 from bot.handoff.supervision import assign, close
 from bot.i18n import Translator
 from tests.conftest import STAFF_CHAT, StandIns
-from tests.test_handoff_relay import (
+from tests.db.test_handoff_relay import (
     LUCIA,
     SOFIA,
     Parts,

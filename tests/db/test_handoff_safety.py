@@ -25,7 +25,7 @@ from bot.safety import numbers_line
 from bot.safety.models import SafetyAlert
 from bot.settings import ChannelSettings
 from tests.conftest import CHANNEL_ENV, StandIns
-from tests.test_handoff_relay import (
+from tests.db.test_handoff_relay import (
     LUCIA,
     SOFIA,
     Parts,

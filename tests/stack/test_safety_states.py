@@ -20,8 +20,8 @@ from bot.channels.sandbox import Sandbox, post
 from bot.handoff import messages as m
 from bot.i18n import Translator
 from bot.safety import numbers_line
-from tests.test_booking_conversation import schedule  # noqa: F401 - the sessions fixture
-from tests.test_handoff_e2e import LUCIA, SOFIA, db, folded, handoff_of, owner, sms, wait_for
+from tests.stack.test_booking_conversation import schedule  # noqa: F401 - the sessions fixture
+from tests.stack.test_handoff_e2e import LUCIA, SOFIA, db, folded, handoff_of, owner, sms, wait_for
 
 pytestmark = pytest.mark.stack
 

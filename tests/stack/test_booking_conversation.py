@@ -29,7 +29,7 @@ from bot.db.base import utcnow
 from bot.db.database import make_engine
 from bot.launcher import LocalStack
 from tests.conftest import CHANNEL_ENV
-from tests.test_conversation import GREETINGS, Conversation
+from tests.stack.test_conversation import GREETINGS, Conversation
 
 pytestmark = pytest.mark.stack
 
