@@ -54,8 +54,9 @@ counsellor: $(STAMP) catalogs ## in a second terminal beside `make run`: play th
 validate: $(STAMP) ## rasa data validate (domain, rules, NLU data)
 	$(PY) -m bot validate
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check bot actions tests
+	$(VENV)/bin/mypy
 
 pytest: train
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -15,13 +15,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import show_menu
 from bot import menu
 from bot.booking import choice, dialogue, notices
-from bot.booking.service import (
-    BookingError,
-    BookingService,
-    BookingView,
-    SessionClosed,
-    SessionView,
-)
+from bot.booking.errors import BookingError, SessionClosed
+from bot.booking.service import BookingService
+from bot.booking.views import BookingView, SessionView
 from bot.db.base import utcnow
 from bot.db.database import engine_from_env
 from bot.i18n import Translator, supported

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -27,8 +28,11 @@ async def _not_understood(
     return await request_handoff(dispatcher, tracker, "not_understood", slots)
 
 
+# What an option's handler is given: the dispatcher, the tracker and the option's slots.
+Handler = Callable[[CollectingDispatcher, Tracker, dict[str, Any]], Awaitable[list[EventType]]]
+
 # Options that need more than a response or a menu (bot.menu.Option.handler).
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "emergency_numbers": send_numbers_then_handoff,
     "booking": start_booking,
     "counsellor": _asked,

@@ -9,24 +9,39 @@ registry), ``handoff`` (supervising handoffs), ``booking``, ``validate``, ``eval
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
+import logging
 import sys
+from typing import Any
 
-from bot import PROJECT_ROOT
+from bot import LANGUAGES, PROJECT_ROOT
+from bot import evaluation as ev
+from bot.booking.cli import add_commands as add_booking_commands
+from bot.channels import bench as channel_bench
+from bot.channels.phone import phone_chat
+from bot.channels.polling import PollingError, poll
+from bot.channels.report import LIMIT, catalog_costs, report_lines
+from bot.chat import COUNSELLOR_BANNER, chat
+from bot.handoff import bench as handoff_bench
+from bot.handoff.registry_cli import add_commands as add_registry_commands
+from bot.handoff.supervision import add_commands as add_handoff_commands
+from bot.i18n.catalogs import awaiting_review
+from bot.launcher import LocalStack, StackError
+from bot.nlu.normalise import normalise
+from bot.safety import bench as safety_bench
+from bot.safety import load_lexicon
 from bot.settings import StackSettings, load_dotenv, settings_from_env
+from bot.training import ensure_model
+from bot.validate import validate
 
 
 def _train(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.training import ensure_model
-
     ensure_model(settings.model, force=args.force)
     return 0
 
 
 def _run(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.chat import chat
-    from bot.launcher import LocalStack, StackError
-    from bot.training import ensure_model
-
     ensure_model(settings.model)
     print("Starting the action server and the Rasa server (about 45 s to load the model)...")
     print(f"Logs: {settings.var_dir / 'log'}; conversations: {settings.tracker_db}")
@@ -45,25 +60,17 @@ def _run(args: argparse.Namespace, settings: StackSettings) -> int:
 
 
 def _chat(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.chat import chat
-    from bot.launcher import LocalStack
-
     chat(LocalStack(settings), sender=args.sender)  # not started: talks to a running stack
     return 0
 
 
 def _counsellor(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.chat import COUNSELLOR_BANNER, chat
-    from bot.launcher import LocalStack
-
     # Talks to the stack `make run` started, as the registry's local counsellor.
     chat(LocalStack(settings), sender=args.address, banner=COUNSELLOR_BANNER)
     return 0
 
 
 def _validate(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.validate import validate
-
     problems = validate()
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -72,11 +79,7 @@ def _validate(args: argparse.Namespace, settings: StackSettings) -> int:
 
 
 def _eval_language(args: argparse.Namespace, settings: StackSettings) -> int:
-    import asyncio
-
-    from rasa.core.agent import Agent
-
-    from bot.evaluation import TARGET, language_report, load_heldout
+    from rasa.core.agent import Agent  # lazy: loads Rasa/TensorFlow (8 s)
 
     _quiet_rasa()
     agent = Agent.load(str(settings.model))
@@ -84,41 +87,30 @@ def _eval_language(args: argparse.Namespace, settings: StackSettings) -> int:
     def detect(text: str) -> str:
         return asyncio.run(agent.parse_message(text))["language"]
 
-    report = language_report(detect, load_heldout())
+    report = ev.language_report(detect, ev.load_heldout())
     print("\n".join(report.lines()))
-    return 0 if all(acc >= TARGET for acc in report.accuracy.values()) else 1
+    return 0 if all(acc >= ev.TARGET for acc in report.accuracy.values()) else 1
 
 
 def _quiet_rasa() -> None:
     """Rasa's debug log prints every parsed text: keep it at WARNING in our commands."""
-    import logging
-
-    from rasa.utils.common import configure_logging_and_warnings
-    from rasa.utils.log_utils import configure_structlog
+    from rasa.utils.common import configure_logging_and_warnings  # lazy: loads Rasa
+    from rasa.utils.log_utils import configure_structlog  # lazy: loads Rasa
 
     configure_logging_and_warnings(logging.WARNING)
     configure_structlog(logging.WARNING)
 
 
 def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
-    import asyncio
-    import functools
-
-    from rasa.core.agent import Agent
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    from bot import LANGUAGES
-    from bot import evaluation as ev
-    from bot.nlu.normalise import normalise
-    from bot.safety import load_lexicon
-    from bot.training import ensure_model
+    from rasa.core.agent import Agent  # lazy: loads Rasa/TensorFlow (8 s)
+    from rasa.shared.nlu.training_data.loading import load_data  # lazy: loads Rasa
 
     ensure_model(settings.model)
     _quiet_rasa()
     agent = Agent.load(str(settings.model))
 
     @functools.cache
-    def parse(text: str) -> dict:
+    def parse(text: str) -> dict[str, Any]:
         return asyncio.run(agent.parse_message(text))
 
     training = load_data(str(PROJECT_ROOT / "data" / "nlu"))
@@ -181,8 +173,6 @@ def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
 
 
 def _i18n_review(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.i18n.catalogs import awaiting_review
-
     entries = awaiting_review()
     for lang, key, text in entries:
         print(f"{lang}\t{key}\t{text}")
@@ -191,48 +181,33 @@ def _i18n_review(args: argparse.Namespace, settings: StackSettings) -> int:
 
 
 def _sms_report(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.channels.report import LIMIT, catalog_costs, report_lines
-
     costs = catalog_costs()
     print("\n".join(report_lines(costs)))
     return 0 if all(c.segments <= LIMIT for c in costs) else 1
 
 
 def _bench_channels(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.channels.bench import run_bench
-    from bot.training import ensure_model
-
     ensure_model(settings.model)
-    result = run_bench(settings.model, rate=args.rate, count=args.count)
+    result = channel_bench.run_bench(settings.model, rate=args.rate, count=args.count)
     print("\n".join(result.lines()))
     return 0
 
 
 def _bench_handoff(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.handoff.bench import run_bench
-    from bot.training import ensure_model
-
     ensure_model(settings.model)
-    result = run_bench(settings.model, rate=args.rate, count=args.count)
+    result = handoff_bench.run_bench(settings.model, rate=args.rate, count=args.count)
     print("\n".join(result.lines()))
     return 0
 
 
 def _bench_safety(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.safety.bench import run_bench
-    from bot.training import ensure_model
-
     ensure_model(settings.model)
-    result = run_bench(settings.model, rate=args.rate, count=args.count)
+    result = safety_bench.run_bench(settings.model, rate=args.rate, count=args.count)
     print("\n".join(result.lines()))
     return 0 if not result.missing else 1
 
 
 def _phone(args: argparse.Namespace, settings: StackSettings) -> int:
-    from bot.channels.phone import phone_chat
-    from bot.launcher import StackError
-    from bot.training import ensure_model
-
     ensure_model(settings.model)
     try:
         phone_chat(settings.model, args.number)
@@ -245,12 +220,6 @@ def _phone(args: argparse.Namespace, settings: StackSettings) -> int:
 
 
 def _telegram_poll(args: argparse.Namespace, settings: StackSettings) -> int:
-    import asyncio
-    import logging
-
-    from bot.channels.polling import PollingError, poll
-    from bot.settings import settings_from_env
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     webhook = args.webhook or f"{settings.rasa_url}/webhooks/telegram/webhook"
     print(f"Forwarding Telegram updates to {webhook} (Ctrl-C stops).")
@@ -287,14 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     counsellor.add_argument("--address", default="console",
                             help="the local counsellor's address in the registry")  # fmt: skip
     counsellor.set_defaults(func=_counsellor)
-    from bot.handoff.registry_cli import add_commands as add_registry_commands
-
     add_registry_commands(commands)
-    from bot.booking.cli import add_commands as add_booking_commands
-
     add_booking_commands(commands)
-    from bot.handoff.supervision import add_commands as add_handoff_commands
-
     add_handoff_commands(commands)
     commands.add_parser("validate", help="rasa data validate, strict").set_defaults(
         func=_validate

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from bot import LANGUAGES
+
 
 def load_yaml(path: Path) -> Any:
     """The parsed file; a ValueError naming the file and line when it is not valid YAML."""
@@ -26,8 +28,6 @@ def load_yaml(path: Path) -> Any:
 def languages_of(raw: object, where: str) -> tuple[str, ...]:
     """``[fr, bm]`` or ``"fr, bm"`` -> ``("fr", "bm")``, order kept (the first one counts for
     counsellors); a ValueError naming ``where`` for an unknown, repeated or missing one."""
-    from bot import LANGUAGES
-
     if isinstance(raw, str):
         raw = re.split(r"[\s,;]+", raw.strip())
     if not isinstance(raw, list | tuple):

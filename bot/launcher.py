@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,8 +33,6 @@ LOCAL_COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.local.yml"
 def local_pseudonym_key(var_dir: Path) -> str:
     """A pseudonym key for the local run, made once and kept in ``var/`` (never in git):
     the same terminal name stays the same conversation across runs."""
-    import secrets
-
     path = var_dir / "pseudonym.key"
     if not path.is_file():
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -56,8 +56,6 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 30.0) ->
 
 
 def _port_in_use(host: str, port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0

@@ -17,7 +17,10 @@ from sqlalchemy import MetaData
 
 import bot.booking.models
 import bot.booking.notices
-import bot.channels.store
+import bot.channels.buttons
+import bot.channels.contacts
+import bot.channels.deliveries
+import bot.channels.messages
 import bot.handoff.models
 import bot.handoff.ownership
 import bot.handoff.registry

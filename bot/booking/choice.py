@@ -87,8 +87,9 @@ def resolve(reply: str, offer: Sequence[Offered]) -> Choice:
     tokens = words(key)
     number = chosen_number(key)
     dated = any(t in MONTHS or t in {w for day in WEEKDAYS for w in day} for t in tokens)
-    only_number = number is not None and len(tokens) <= 3 and not dated
-    if only_number and 1 <= number <= len(offer) and not _is_day(tokens, offer):
+    only_number = len(tokens) <= 3 and not dated
+    in_offer = number is not None and 1 <= number <= len(offer)
+    if number is not None and in_offer and only_number and not _is_day(tokens, offer):
         return Choice(number - 1)
     fits = list(range(len(offer)))
     matched_any = False

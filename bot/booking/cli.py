@@ -13,7 +13,6 @@ import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import bot.booking.models
 import bot.booking.notices  # noqa: F401  (imported first: the engine creates their tables)
@@ -21,9 +20,9 @@ from bot import LANGUAGES
 from bot.booking.service import BookingService
 from bot.datafiles import table
 from bot.db.database import engine_from_env
-from bot.settings import settings_from_env
+from bot.settings import StackSettings, settings_from_env
 
-Handler = Callable[[argparse.Namespace, Any], int]
+Handler = Callable[[argparse.Namespace, StackSettings], int]
 COLUMNS = ("session", "starts (venue time)", "venue", "lang", "topic", "facilitator",
            "seats left")  # fmt: skip
 ROSTER_COLUMNS = ("reference", "participant", "status", "booked_at")
@@ -72,7 +71,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _reporting(handler: Handler) -> Handler:
     """A bad file, code or reference is the user's to fix: one line on stderr, status 2."""
 
-    def run(args: argparse.Namespace, settings: Any) -> int:
+    def run(args: argparse.Namespace, settings: StackSettings) -> int:
         try:
             return handler(args, settings)
         except (ValueError, LookupError, OSError) as error:
@@ -88,7 +87,7 @@ def _service() -> BookingService:
 
 
 @_reporting
-def _import(args: argparse.Namespace, settings: Any) -> int:
+def _import(args: argparse.Namespace, settings: StackSettings) -> int:
     lines = _service().import_schedule(args.file, dry_run=args.dry_run)
     print("\n".join(lines) if lines else f"{args.file}: no change.")
     if args.dry_run:
@@ -97,7 +96,7 @@ def _import(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _sessions(args: argparse.Namespace, settings: Any) -> int:
+def _sessions(args: argparse.Namespace, settings: StackSettings) -> int:
     sessions = _service().upcoming(language=args.language, limit=max(args.limit, 1))
     if not sessions:
         print("No upcoming sessions. Load a schedule: python -m bot booking import FILE")
@@ -112,7 +111,7 @@ def _sessions(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _roster(args: argparse.Namespace, settings: Any) -> int:
+def _roster(args: argparse.Namespace, settings: StackSettings) -> int:
     service = _service()
     rows = service.roster(args.session)
     session = service.session(args.session)
@@ -133,14 +132,14 @@ def _roster(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _attend(args: argparse.Namespace, settings: Any) -> int:
+def _attend(args: argparse.Namespace, settings: StackSettings) -> int:
     booking = _service().mark_attendance(args.session, args.reference, not args.no_show)
     print(f"{booking.reference}: {booking.status}")
     return 0
 
 
 @_reporting
-def _cancel_session(args: argparse.Namespace, settings: Any) -> int:
+def _cancel_session(args: argparse.Namespace, settings: StackSettings) -> int:
     cancelled = _service().cancel_session(args.session)
     print(f"cancel session {args.session}: {len(cancelled)} booking(s) cancelled, "
           "their participants will be told")  # fmt: skip
@@ -148,7 +147,7 @@ def _cancel_session(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _move(args: argparse.Namespace, settings: Any) -> int:
+def _move(args: argparse.Namespace, settings: StackSettings) -> int:
     booking = _service().move(args.reference, args.to_session)
     place = (
         f"waitlisted (number {booking.waitlist_position})"

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from sqlalchemy.engine import Engine
 
-from bot.booking.service import BookingService, SessionView
+from bot.booking.service import BookingService
+from bot.booking.views import SessionView
 from bot.i18n import N_, format_datetime, supported
 from bot.nlu.normalise import normalise, words
 from bot.settings import settings_from_env
@@ -50,6 +51,7 @@ MAX_TRIES = 3  # answers not understood in a row before the booking is left
 
 @functools.lru_cache(maxsize=4)
 def service(engine: Engine) -> BookingService:
+    """One service per engine (cached): the actions ask for it on every turn."""
     return BookingService.from_settings(engine, settings_from_env().booking)
 
 
@@ -74,6 +76,7 @@ def when(view: SessionView, language: str) -> str:
 
 
 def place(view: SessionView) -> str:
+    """Where, as she would find it: the venue and its city."""
     return f"{view.venue_name}, {view.venue_city}"
 
 
@@ -91,9 +94,11 @@ def line(view: SessionView, translate: Callable[..., str], language: str) -> str
 
 
 def topic(view: SessionView, translate: Callable[..., str]) -> str:
+    """The topic in her language (a topic the catalog lacks is shown as stored)."""
     return translate(TOPICS[view.topic]) if view.topic in TOPICS else view.topic
 
 
 def wants_to_stop(reply: str) -> bool:
+    """A short reply with a word that leaves the booking; a longer one is an answer."""
     tokens = words(normalise(reply))
     return bool(tokens) and len(tokens) <= 3 and bool(set(tokens) & STOP)

@@ -2,7 +2,7 @@
 
 Every time is stored as UTC (SQLite gives it back naive: :func:`utc` puts the zone back).
 A session's ``booked_count`` is the number of its seats taken (bookings booked, attended or
-no-show); it only changes through conditional updates in :mod:`bot.booking.service`, and a
+no-show); it only changes through conditional updates in :mod:`bot.booking.seats`, and a
 check constraint keeps it within the capacity whatever happens.
 """
 
@@ -50,7 +50,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Venue(Base):  # type: ignore[misc,valid-type]
+class Venue(Base):
     """Where sessions happen: a maternal centre, a shelter, a parenthood-support service."""
 
     __tablename__ = "venues"
@@ -64,7 +64,7 @@ class Venue(Base):  # type: ignore[misc,valid-type]
     updated_at = Column(DateTime(timezone=True), nullable=False)
 
 
-class Workshop(Base):  # type: ignore[misc,valid-type]
+class Workshop(Base):
     """A kind of group workshop, given many times (each time a session)."""
 
     __tablename__ = "workshops"
@@ -77,7 +77,7 @@ class Workshop(Base):  # type: ignore[misc,valid-type]
     updated_at = Column(DateTime(timezone=True), nullable=False)
 
 
-class WorkshopSession(Base):  # type: ignore[misc,valid-type]
+class WorkshopSession(Base):
     """One dated session of a workshop at a venue, with its seats."""
 
     __tablename__ = "sessions"
@@ -100,7 +100,7 @@ class WorkshopSession(Base):  # type: ignore[misc,valid-type]
     updated_at = Column(DateTime(timezone=True), nullable=False)
 
 
-class Booking(Base):  # type: ignore[misc,valid-type]
+class Booking(Base):
     """A participant's place in a session, or on its waitlist. Rows are never deleted: a
     cancelled booking keeps its reference, so a late "cancel ABCDE" gets a clear answer."""
 

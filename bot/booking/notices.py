@@ -14,6 +14,7 @@ from sqlalchemy import Column, DateTime, Index, Integer, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.booking.models import Booking
 from bot.db.base import Base
 
 REMINDER, PROMOTED, SESSION_CANCELLED = "reminder", "promoted", "session_cancelled"
@@ -24,7 +25,7 @@ CANCELLABLE = (REMINDER, PROMOTED, MOVED, RESCHEDULED)
 LEASE = timedelta(seconds=60)
 
 
-class BookingNotice(Base):  # type: ignore[misc,valid-type]
+class BookingNotice(Base):
     """One message to send about one booking."""
 
     __tablename__ = "booking_notices"
@@ -51,8 +52,6 @@ def last_reminded(engine: Engine, participant: str, since: datetime) -> int | No
     """The booking of the last notice she can answer "ANNULER" to (a reminder, a freed seat, a
     move, a new time; since ``since``): her "ANNULER" means that one, even when she has
     several."""
-    from bot.booking.models import Booking
-
     statement = (
         select(BookingNotice.booking_id)
         .join(Booking, Booking.id == BookingNotice.booking_id)

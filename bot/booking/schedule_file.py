@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import LANGUAGES
@@ -82,6 +82,9 @@ class Schedule:
     sessions: tuple[SessionSpec, ...] = ()
 
 
+Spec = TypeVar("Spec", VenueSpec, WorkshopSpec)  # a spec a CSV line may fill in
+
+
 def zone_info(name: object) -> ZoneInfo:
     """The IANA timezone ``name``, or a ValueError that says what is expected."""
     if not isinstance(name, str) or not name.strip():
@@ -120,7 +123,7 @@ def _load_yaml(path: Path) -> Schedule:
     keys = ("venues", "workshops", "sessions")
     if not isinstance(data, dict) or not set(data) <= set(keys):
         raise ValueError(f"{path}: expected the top-level keys venues:, workshops:, sessions:")
-    lists = {}
+    lists: dict[str, list[object]] = {}
     for key in keys:
         entries = data.get(key) or []
         if not isinstance(entries, list):
@@ -132,8 +135,10 @@ def _load_yaml(path: Path) -> Schedule:
     return _checked(path, Schedule(venues, workshops, sessions))
 
 
-def _each(path: Path, kind: str, entries: list, parse: Callable[[object], T]) -> list[T]:
-    parsed = []
+def _each(
+    path: Path, kind: str, entries: list[object], parse: Callable[[object], T]
+) -> list[T]:
+    parsed: list[T] = []
     for n, entry in enumerate(entries, 1):
         try:
             parsed.append(parse(entry))
@@ -160,23 +165,13 @@ def _load_csv(path: Path) -> Schedule:
         raise ValueError(f"{path}: {'; '.join(problems)}")
     venues: dict[str, VenueSpec] = {}
     workshops: dict[str, WorkshopSpec] = {}
-    sessions = []
+    sessions: list[SessionSpec] = []
     for line, row in enumerate(rows, 2):  # line 1 is the header
         if not any(row.values()):
             continue
         try:
-            described: tuple[tuple[str, dict[str, str], Callable[[object], Any], dict], ...] = (
-                ("venue", CSV_VENUE, _venue, venues),
-                ("workshop", CSV_WORKSHOP, _workshop, workshops),
-            )
-            for kind, names, parse, found in described:
-                if any(row.get(column) for column in names):
-                    given = {"code": row[kind]} | {
-                        key: row.get(column, "") for column, key in names.items()
-                    }
-                    spec = parse(given)
-                    if found.setdefault(spec.code, spec) != spec:
-                        raise ValueError(f"{kind} {spec.code} is described differently above")
+            _described(row, "venue", CSV_VENUE, _venue, venues)
+            _described(row, "workshop", CSV_WORKSHOP, _workshop, workshops)
             sessions.append(_session({k: v for k, v in row.items() if k in SESSION_KEYS
                                       or (k == "status" and v)}))  # fmt: skip
         except ValueError as error:
@@ -185,7 +180,21 @@ def _load_csv(path: Path) -> Schedule:
                                    tuple(sessions)))  # fmt: skip
 
 
+def _described(
+    row: Mapping[str, str], kind: str, names: Mapping[str, str],
+    parse: Callable[[object], Spec], found: dict[str, Spec],
+) -> None:  # fmt: skip
+    """The venue or workshop a CSV line fills in, if any, kept once in ``found``: every
+    line of its sessions may repeat it, but never differently."""
+    if any(row.get(column) for column in names):
+        given = {"code": row[kind]} | {key: row.get(column, "") for column, key in names.items()}
+        spec = parse(given)
+        if found.setdefault(spec.code, spec) != spec:
+            raise ValueError(f"{kind} {spec.code} is described differently above")
+
+
 def _checked(path: Path, schedule: Schedule) -> Schedule:
+    """The schedule, once no code is listed twice in one kind."""
     for kind, specs in (("venue", schedule.venues), ("workshop", schedule.workshops),
                         ("session", schedule.sessions)):  # fmt: skip
         seen: set[str] = set()
@@ -218,7 +227,7 @@ def _fields(
     return code
 
 
-def _text(data: Mapping, key: str, where: str, limit: int) -> str:
+def _text(data: Mapping[str, object], key: str, where: str, limit: int) -> str:
     value = data[key]
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > limit:
         raise ValueError(f"{where}: {key} is text of 1 to {limit} characters")

@@ -17,7 +17,6 @@ from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
 
 from bot.booking import dialogue
 from bot.booking.models import ACTIVE
@@ -26,6 +25,7 @@ from bot.booking.service import BookingService
 from bot.channels.outbound import Outbox
 from bot.channels.store import ChannelStore
 from bot.db.base import utcnow
+from bot.db.transactions import Transactional
 from bot.i18n import Translator
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,14 @@ WHILE_ACTIVE = {REMINDER: ("booked",), MOVED: ACTIVE, RESCHEDULED: ACTIVE}
 
 @dataclass(frozen=True)
 class Due:
+    """A notice whose lease this instance holds: no other instance sends it meanwhile."""
+
     id: int
     booking_id: int
     kind: str
 
 
-class NoticeSender:
+class NoticeSender(Transactional):
     """Takes due notices and sends them; ``run_once`` for tests, ``start`` in the server."""
 
     def __init__(
@@ -53,10 +55,10 @@ class NoticeSender:
         outbox: Outbox,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(engine)
         self.booking = BookingService(engine, clock=clock)
         self.store = store
         self.outbox = outbox
-        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
@@ -64,27 +66,28 @@ class NoticeSender:
         """Due notices whose lease this instance took."""
         now = self._clock()
         free = or_(BookingNotice.lease_until.is_(None), BookingNotice.lease_until < now)
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             rows = session.execute(
                 select(BookingNotice.id, BookingNotice.booking_id, BookingNotice.kind)
                 .where(BookingNotice.sent_at.is_(None), BookingNotice.due_at <= now, free)
                 .order_by(BookingNotice.due_at, BookingNotice.id).limit(limit)
             ).all()  # fmt: skip
-        taken = []
+        taken: list[Due] = []
         for notice_id, booking_id, kind in rows:
-            with self._sessions.begin() as session:
+            with self._transaction() as session:
                 result = session.execute(
                     update(BookingNotice)
                     .where(BookingNotice.id == notice_id, BookingNotice.sent_at.is_(None), free)
                     .values(lease_until=now + LEASE),
                     execution_options={"synchronize_session": False},
                 )
-                if result.rowcount:  # type: ignore[attr-defined]
+                if result.rowcount:
                     taken.append(Due(int(notice_id), int(booking_id), kind))
         return taken
 
     def _finish(self, notice_id: int, outcome: str) -> None:
-        with self._sessions.begin() as session:
+        """The notice done (its lease no longer matters): never taken again."""
+        with self._transaction() as session:
             session.execute(
                 update(BookingNotice).where(BookingNotice.id == notice_id)
                 .values(sent_at=self._clock(), outcome=outcome),
@@ -124,10 +127,12 @@ class NoticeSender:
         return len(taken)
 
     def start(self) -> None:
+        """Poll in the background of the server's event loop (once: a second call is a no-op)."""
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
 
     async def _loop(self) -> None:
+        """Forever: an error (the database away) is logged and the next poll tries again."""
         while True:
             try:
                 await self.run_once()

@@ -50,7 +50,7 @@ class ChannelServices(Protocol):
     async def record_sms_status(self, sid: str, status: str, error_code: str | None) -> None: ...
 
 
-class ProviderInput(InputChannel):
+class ProviderInput(InputChannel):  # type: ignore[misc]  # Rasa has no type information
     """A channel registered in ``credentials.yml``; subclasses add their webhook routes."""
 
     channel: ClassVar[str]
@@ -96,13 +96,13 @@ class ProviderInput(InputChannel):
         """The blueprint with the health route and the recovery at server start."""
         hook = Blueprint(f"{self.channel}_webhook", __name__)
 
-        @hook.listener("after_server_start")
+        @hook.listener("after_server_start")  # type: ignore[misc]  # sanic 21's decorator types
         async def recover(app: Any, loop: Any) -> None:
             if self.ready:
                 self.runtime.started(getattr(app.ctx, "agent", None))
                 self.runner().start_recovery()
 
-        @hook.route("/", methods=["GET"])
+        @hook.route("/", methods=["GET"])  # type: ignore[misc]  # sanic 21's decorator types
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok" if self.ready else "off"})
 

@@ -8,7 +8,7 @@ so the channels run the same official client code everywhere and only the host c
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from aiohttp import ClientSession, ClientTimeout
@@ -46,6 +46,8 @@ class RebasedAsyncHttpClient(AsyncTwilioHttpClient):
 
     Close it with :meth:`close` (or :func:`close_twilio_client`); it can be used again after.
     """
+
+    session: ClientSession | None  # the parent's, made on first use here
 
     def __init__(self, base_url: str | None = None, timeout: float = TWILIO_TIMEOUT) -> None:
         super().__init__(
@@ -135,6 +137,12 @@ def _quiet_httpx() -> None:
         httpx_logger.setLevel(logging.WARNING)
 
 
+class _Timeouts(TypedDict):
+    connect_timeout: float
+    read_timeout: float
+    write_timeout: float
+
+
 def telegram_bot(
     token: str,
     base_url: str | None = None,
@@ -153,7 +161,7 @@ def telegram_bot(
     ``await bot.shutdown()``.
     """
     _quiet_httpx()
-    timeouts = {"connect_timeout": 5.0, "read_timeout": 10.0, "write_timeout": 10.0}
+    timeouts: _Timeouts = {"connect_timeout": 5.0, "read_timeout": 10.0, "write_timeout": 10.0}
     request = HTTPXRequest(connection_pool_size=pool_size, pool_timeout=5.0, **timeouts)
     updates_request = HTTPXRequest(connection_pool_size=1, pool_timeout=1.0, **timeouts)
     if base_url:

@@ -15,6 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import Forbidden, RetryAfter, TelegramError
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from bot.channels.clients import telegram_bot, twilio_client
 from bot.channels.store import ChannelStore, ContactView
 from bot.channels.text import numbered, sms_fits, split_text, telegram_fits
 from bot.gsm7 import encode
@@ -46,12 +52,10 @@ class SmsSender:
     def __init__(self, settings: ChannelSettings, store: ChannelStore) -> None:
         self.settings = settings
         self.store = store
-        self._client = None
+        self._client: Client | None = None
 
-    def _twilio(self):
+    def _twilio(self) -> Client:
         if self._client is None:
-            from bot.channels.clients import twilio_client
-
             s = self.settings
             self._client = twilio_client(
                 s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base_url
@@ -63,8 +67,6 @@ class SmsSender:
         return f"{base}/webhooks/sms/status" if base else None
 
     async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> bool:
-        from twilio.base.exceptions import TwilioRestException
-
         if buttons:
             await asyncio.to_thread(
                 self.store.set_buttons, contact.id, [(b.title, b.payload) for b in buttons]
@@ -129,20 +131,16 @@ class TelegramSender:
         self.settings = settings
         self.store = store
         self.pacer = Pacer()
-        self._bot = None
+        self._bot: Bot | None = None
 
-    def bot(self):
+    def bot(self) -> Bot:
         if self._bot is None:
-            from bot.channels.clients import telegram_bot
-
             self._bot = telegram_bot(
                 self.settings.telegram_token, self.settings.telegram_api_base_url
             )
         return self._bot
 
     async def send(self, contact: ContactView, text: str, buttons: Sequence[Button]) -> bool:
-        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
         markup = None
         if buttons:
             await asyncio.to_thread(
@@ -160,11 +158,11 @@ class TelegramSender:
                 return False
         return True
 
-    async def _send_one(self, contact: ContactView, text: str, markup: object) -> bool:
+    async def _send_one(
+        self, contact: ContactView, text: str, markup: InlineKeyboardMarkup | None
+    ) -> bool:
         """False when she blocked the bot; a 429 that outlasts the retries is marked failed
         (the pacer keeps that rare)."""
-        from telegram.error import Forbidden, RetryAfter, TelegramError
-
         row = await asyncio.to_thread(self.store.record_outbound, contact.id, "telegram", text)
         for attempt in range(MAX_RETRIES + 1):
             await self.pacer.wait(contact.address)

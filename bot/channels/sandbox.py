@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twilio.request_validator import RequestValidator
+
 from bot import PROJECT_ROOT
 from bot.launcher import LocalStack
 from bot.settings import StackSettings
@@ -83,8 +85,6 @@ class Sandbox:
     ) -> tuple[str, bytes, dict[str, str]]:
         """A Twilio webhook request for an SMS from ``phone`` (an MMS with ``media``, a
         content type such as ``image/jpeg``), signed as Twilio signs it."""
-        from twilio.request_validator import RequestValidator
-
         params = {
             "MessageSid": "SM" + uuid.uuid4().hex,
             "AccountSid": self.env["TWILIO_ACCOUNT_SID"],

@@ -25,6 +25,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from twilio.request_validator import RequestValidator
 
 from bot.channels.base import ProviderInput
 from bot.channels.inbound import Inbound, server_timing
@@ -71,8 +72,6 @@ class SmsInput(ProviderInput):
 
     def _checked_params(self, request: Request) -> dict[str, str] | HTTPResponse:
         """The form parameters of a genuine Twilio request, or the answer to refuse it."""
-        from twilio.request_validator import RequestValidator
-
         settings = self.runtime.settings
         if not settings.sms_ready:
             return response.text("SMS channel not configured", status=503)

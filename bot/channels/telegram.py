@@ -23,6 +23,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from telegram import Update
 
 from bot.channels.base import ProviderInput
 from bot.channels.inbound import HELP_PAYLOAD, Inbound, server_timing
@@ -83,6 +84,11 @@ def inbound_from_update(update: Any, staff_chat: int | None = None) -> Inbound |
     address = str(message.chat.id)
     text = message.text or message.caption  # a photo with a caption still carries words
     if message.text and message.text.startswith("/"):
+        command, _, words = message.text.strip().partition(" ")
+        if words.strip() and command_payload(command) != COMMANDS["start"]:
+            # "/aide je veux mourir": her words are the message (the safety check reads
+            # them); a command alone is the command. /start's words are a deep-link code.
+            return Inbound(CHANNEL, provider_id, address, "text", text=words.strip())
         return Inbound(CHANNEL, provider_id, address, "command", text=message.text,
                        payload=command_payload(message.text))  # fmt: skip
     kind = (
@@ -110,8 +116,6 @@ class TelegramInput(ProviderInput):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            from telegram import Update
-
             started = time.perf_counter()
             settings = self.runtime.settings
             if not settings.telegram_ready:

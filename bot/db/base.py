@@ -7,10 +7,22 @@ The lowest layer: it imports nothing of the project. A feature declares its tabl
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import declarative_base
 
-Base = declarative_base()
+if TYPE_CHECKING:  # SQLAlchemy 1.4 has no type information: what the tables can rely on
+
+    class Base:
+        metadata: ClassVar[MetaData]
+        __table__: ClassVar[Table]
+        __tablename__: ClassVar[str]
+
+        def __init__(self, **columns: Any) -> None: ...
+
+else:
+    Base = declarative_base()
 
 
 def utcnow() -> datetime:

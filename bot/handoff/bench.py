@@ -26,12 +26,15 @@ ASK = {"fr": "je veux parler a quelqu un", "es": "quiero hablar con una persona"
 
 @dataclass
 class HandoffBench:
+    """How fast requests for a person reach the staff (``make bench-handoff``)."""
+
     rate: float
     topic_ms: list[float]
     sms_ms: list[float]
     missing: int
 
     def lines(self) -> list[str]:
+        """The report, one line per measure."""
         first = [min(pair) for pair in zip(self.topic_ms, self.sms_ms, strict=True)]
         return [
             f"requests for a person: {len(self.topic_ms) + self.missing} at {self.rate:g}/s "
@@ -43,6 +46,7 @@ class HandoffBench:
 
 
 def _handoff_id(database: Path, address: str) -> int | None:
+    """The newest handoff of an address, read-only from the sandbox's database."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         row = db.execute(
             "SELECT h.id FROM handoffs h JOIN contacts c ON c.id = h.conversation_id "
@@ -72,6 +76,8 @@ def _warm_up(box: Sandbox) -> None:
 
 
 def run_bench(model: Path, rate: float = 0.5, count: int = 40, seed: int = 11) -> HandoffBench:
+    """``count`` requests at ``rate`` per second (Poisson arrivals), half by SMS and
+    half by Telegram: how long until the topic and the counsellor's SMS."""
     chance = random.Random(seed)
     with sandbox(model, RATE_LIMIT_MESSAGES="1000", TELEGRAM_STAFF_PER_MINUTE="100000") as box:
         database = box.stack.settings.var_dir / "app.db"

@@ -26,11 +26,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from telegram import Bot
+from telegram.error import RetryAfter
+
 from bot.channels.outbound import MAX_RETRIES, Pacer
 from bot.channels.text import split_text, telegram_fits
+from bot.handoff.models import Handoff
 from bot.nlu.normalise import strip_format
 
 logger = logging.getLogger(__name__)
@@ -55,6 +60,8 @@ NOTE_MARK = "//"
 
 @dataclass(frozen=True)
 class Command:
+    """One console command: its verb, the request it names, and the rest of the line."""
+
     verb: str  # claim, say, close, release, transcript, assign, help
     handoff_id: int | None
     argument: str = ""
@@ -155,9 +162,13 @@ class TelegramConsole:
     order: a chatty conversation costs one message per turn of the pacer, not one per line."""
 
     def __init__(
-        self, bot: Any, chat_id: int, language: str = "fr", per_minute: float = 20.0
+        self,
+        bot: Callable[[], Bot],
+        chat_id: int,
+        language: str = "fr",
+        per_minute: float = 20.0,
     ) -> None:
-        self._bot = bot
+        self._bot = bot  # the sender's client, made on first use (TelegramSender.bot)
         self.chat_id = chat_id
         self.language = language
         self.pacer = Pacer(per_chat=60.0 / per_minute, overall_per_s=30)
@@ -165,8 +176,6 @@ class TelegramConsole:
 
     async def _call(self, method: str, *, paced: bool = False, **params: Any) -> Any:
         """One Bot API call in the group's pace (``paced``: its turn was already waited)."""
-        from telegram.error import RetryAfter
-
         for attempt in range(MAX_RETRIES + 1):
             if not (paced and attempt == 0):
                 await self.pacer.wait(str(self.chat_id))
@@ -178,7 +187,9 @@ class TelegramConsole:
                 await asyncio.sleep(float(seconds))
         raise RuntimeError(f"Telegram kept refusing {method}")
 
-    async def open_topic(self, handoff: Any, title: str) -> int | None:
+    async def open_topic(self, handoff: Handoff, title: str) -> int | None:
+        """A new topic for the handoff; its id, or None when Telegram refused
+        (the handoff goes on without one)."""
         try:
             topic = await self._call("create_forum_topic", name=title[:128])
         except Exception as error:
@@ -186,7 +197,7 @@ class TelegramConsole:
             return None
         return int(topic.message_thread_id)
 
-    async def post(self, handoff: Any, text: str) -> None:
+    async def post(self, handoff: Handoff, text: str) -> None:
         """Post in the handoff's topic; returns once the text is sent (raises if it could
         not be), whether it went alone or with others waiting for the same topic."""
         topic = handoff.topic_id
@@ -226,7 +237,9 @@ class TelegramConsole:
         for part in split_text(text, telegram_fits) or [text]:
             await self._call("send_message", text=part)
 
-    async def retitle(self, handoff: Any, title: str, *, closed: bool) -> None:
+    async def retitle(self, handoff: Handoff, title: str, *, closed: bool) -> None:
+        """The topic's title after a move, and the topic closed with the handoff
+        (best effort: a title is not worth an error)."""
         try:
             await self._call("edit_forum_topic", message_thread_id=handoff.topic_id,
                              name=title[:128])  # fmt: skip

@@ -76,6 +76,7 @@ class Hours:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The counsellor's timezone, in which the hours are read."""
         return timezone_info(self.timezone)
 
     def is_open(self, at: datetime) -> bool:
@@ -170,12 +171,14 @@ class Hours:
 
 
 def _aware(at: datetime) -> datetime:
+    """``at`` itself; a naive time has no place on anyone's wall clock (ValueError)."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, not {at!r}")
     return at
 
 
 def _days(text: str, clause: str) -> list[int]:
+    """Weekday numbers of a days part (``mon-fri``, ``sat,sun``; ``fri-mon`` wraps)."""
     days: list[int] = []
     for item in text.split(","):
         first, dash, last = item.partition("-")
@@ -186,6 +189,7 @@ def _days(text: str, clause: str) -> list[int]:
 
 
 def _day(name: str, clause: str) -> int:
+    """The number of a day name (0: Monday)."""
     if name not in DAYS:
         raise ValueError(f"hours {clause!r}: unknown day {name!r} (days: {' '.join(DAYS)})")
     return DAYS.index(name)
@@ -245,10 +249,12 @@ def _clauses(start: int, end: int) -> Iterator[tuple[int, int, int]]:
 
 
 def _hhmm(minute: int) -> str:
+    """Minutes from midnight as ``HH:MM``."""
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def _format_days(days: list[int]) -> str:
+    """Weekday numbers as the syntax writes them (``mon-fri``, ``sat,sun``)."""
     runs: list[list[int]] = []
     for day in days:
         if runs and day == runs[-1][-1] + 1:

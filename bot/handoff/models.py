@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Text, 
 from bot.db.base import Base
 
 
-class HandoffRow(Base):  # type: ignore[misc,valid-type]
+class HandoffRow(Base):
     """One request for a person, from the ask to the hand-back. ``id`` is the short number
     counsellors use (#12); they never see the conversation id or the address."""
 
@@ -50,7 +50,7 @@ class HandoffRow(Base):  # type: ignore[misc,valid-type]
     country_asks = Column(Integer, nullable=False, server_default="0")
 
 
-class HandoffMessage(Base):  # type: ignore[misc,valid-type]
+class HandoffMessage(Base):
     """Every message relayed, both ways, in order: the handoff's transcript."""
 
     __tablename__ = "handoff_messages"
@@ -72,7 +72,7 @@ class HandoffMessage(Base):  # type: ignore[misc,valid-type]
     failed_at = Column(DateTime(timezone=True))
 
 
-class HandoffTimer(Base):  # type: ignore[misc,valid-type]
+class HandoffTimer(Base):
     """A deadline of a handoff, run once by whichever instance takes its lease."""
 
     __tablename__ = "handoff_timers"
@@ -89,6 +89,8 @@ class HandoffTimer(Base):  # type: ignore[misc,valid-type]
 
 @dataclass(frozen=True)
 class Handoff:
+    """A handoff as every caller uses it, after its session is closed."""
+
     id: int
     conversation_id: str
     language: str
@@ -107,6 +109,7 @@ class Handoff:
 
     @property
     def open(self) -> bool:
+        """Not closed yet: moves, relays and timers apply only to an open handoff."""
         return self.closed_at is None
 
 
@@ -133,6 +136,8 @@ class Pending:
 
 @dataclass(frozen=True)
 class Timer:
+    """A due timer this instance holds the lease of (:meth:`HandoffService.take_due`)."""
+
     id: int
     handoff_id: int
     kind: str
@@ -146,6 +151,7 @@ def utc(moment: datetime) -> datetime:
 
 
 def handoff_of(row: HandoffRow) -> Handoff:
+    """The row as a plain value, its times in UTC (SQLite gives them back naive)."""
     return Handoff(
         id=int(row.id), conversation_id=row.conversation_id, language=row.language,
         channel=row.channel, reason=row.reason, priority=bool(row.priority),

@@ -17,7 +17,7 @@ from bot.handoff import messages as m
 from bot.handoff.models import Handoff
 from bot.handoff.notices import Notices, Tell
 from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, OwnershipConflict
-from bot.handoff.registry import Counsellor
+from bot.handoff.registry_file import Counsellor
 from bot.handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class TrackerHistory(Protocol):
 
 
 class NoHistory:
+    """No Rasa trackers to write (tests, the command line): the gate never needs them."""
+
     async def user(self, conversation_id: str, text: str) -> None:
         return None
 
@@ -53,11 +55,15 @@ class NoHistory:
 
 @dataclass
 class Moves:
+    """What follows each move of a handoff, whoever made it (a console, a timer, the
+    command line): who is told, and Rasa's tracker."""
+
     notices: Notices
     history: TrackerHistory
 
     @property
     def service(self) -> HandoffService:
+        """The handoff service the notices use."""
         return self.notices.service
 
     async def claimed(
@@ -121,6 +127,8 @@ class Moves:
         await notices.notify(handoff, exclude=holder)
 
     async def released(self, handoff: Handoff, counsellor: Counsellor, tell: Tell) -> None:
+        """Back in the queue by its holder: the topic's title and notice, and her own
+        confirmation when she does not read the topic."""
         notices = self.notices
         await notices.retitle(handoff, QUEUED)
         await notices.console_notice(handoff, m.RELEASED, id=handoff.id)
@@ -152,6 +160,7 @@ class Moves:
         for person_id in (holder, by.id if by else None):
             if person_id and person_id not in told:
                 told.add(person_id)
-                person = by if by and by.id == person_id else await notices.db(
-                    self.notices.registry.get, person_id)  # fmt: skip
+                person = by
+                if person is None or person.id != person_id:
+                    person = await notices.db(self.notices.registry.get, person_id)
                 await notices.tell_counsellor(person, staff_key, id=handoff.id, outcome=outcome)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bot.channels.outbound import Outbox
 from bot.channels.store import ChannelStore
@@ -21,11 +21,15 @@ from bot.handoff import messages as m
 from bot.handoff.console import TelegramConsole, one_line, quoted
 from bot.handoff.models import Handoff
 from bot.handoff.ownership import BOT, QUEUED
-from bot.handoff.registry import Counsellor, Registry
+from bot.handoff.registry import Registry
+from bot.handoff.registry_file import Counsellor
 from bot.handoff.service import COUNSELLOR_SAID, NOTE, HandoffService
 from bot.i18n import Translator
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SUMMARY_CHARS = 80
 TRANSCRIPT_LINES = 8  # of the conversation before the request, in a new topic
@@ -50,7 +54,8 @@ class Notices:
     outbox: Outbox
     telegram: TelegramConsole | None = None
 
-    async def db(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A call of the synchronous services on a worker thread (never on the loop)."""
         return await asyncio.to_thread(work, *args, **kwargs)
 
     # To the user ------------------------------------------------------------------------
@@ -112,7 +117,10 @@ class Notices:
                 contact = await self.db(self.store.contact, counsellor.channel,
                                         counsellor.address)  # fmt: skip
                 target = contact.id
-            await self.outbox.send(target, raw if key is None else translate(key, **values))
+            text = raw if key is None else translate(key, **values)
+            if text is None:
+                raise ValueError("a console message needs a catalog key or a raw text")
+            await self.outbox.send(target, text)
 
         return tell
 
@@ -157,17 +165,21 @@ class Notices:
         return await self.outbox.send(contact.id, text)
 
     async def name(self, counsellor_id: str | None) -> str:
+        """A counsellor's name for a message ("?" when unknown): never her address."""
         counsellor = await self.db(self.registry.get, counsellor_id or "")
         return counsellor.name if counsellor else "?"
 
     # Titles and notifications -----------------------------------------------------------
 
     def title(self, handoff: Handoff, state: str) -> str:
+        """A topic's title: number, language, channel, priority and state, so that the
+        staff see the queue in the group's list of topics."""
         priority = f" {self.staff_text(m.PRIORITY)}" if handoff.priority else ""
         return (f"#{handoff.id} {handoff.language.upper()} {handoff.channel}{priority}"
                 f" · {self.staff_text(m.STATE[state])}")  # fmt: skip
 
     async def retitle(self, handoff: Handoff, state: str) -> None:
+        """The topic's title after a move (closed with the handoff)."""
         if self.telegram is not None and handoff.topic_id is not None:
             await self.telegram.retitle(handoff, self.title(handoff, state), closed=state == BOT)
 
@@ -182,7 +194,10 @@ class Notices:
                 topic = await self.telegram.open_topic(handoff, self.title(handoff, QUEUED))
                 if topic is not None:
                     await self.db(self.service.set_topic, handoff.id, topic)
-                    handoff = await self.db(self.service.get, handoff.id)
+                    fresh = await self.db(self.service.get, handoff.id)
+                    if fresh is None:  # rows are never deleted: only a broken database
+                        raise LookupError(handoff.id)
+                    handoff = fresh
                     await self.telegram.post(
                         handoff, self.staff_text(m.TOPIC_INTRO, **await self._intro(handoff))
                     )
@@ -210,9 +225,11 @@ class Notices:
                              type(error).__name__)  # fmt: skip
 
     def waited(self, handoff: Handoff) -> int:
+        """Minutes since the request (at least 1), for the staff's notices."""
         return max(1, int((self.service.now() - handoff.opened_at).total_seconds() // 60))
 
     async def _intro(self, handoff: Handoff) -> dict[str, Any]:
+        """The values of a new topic's first post: the request and the last messages."""
         lines = await self.db(self._recent_lines, handoff)
         return {"id": handoff.id, "language": handoff.language, "channel": handoff.channel,
                 "reason": handoff.reason, "transcript": "\n".join(lines)}  # fmt: skip
@@ -226,6 +243,8 @@ class Notices:
         ]
 
     async def _summary(self, handoff: Handoff) -> str:
+        """Her last message on one short line (or the reason): what an SMS
+        notification can show of the request."""
         lines = await self.db(self.store.recent_texts, handoff.conversation_id, 1, "user")
         text = one_line(lines[-1][1]) if lines else handoff.reason
         return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"

@@ -16,8 +16,7 @@ A conversation with no row is owned by the bot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,9 +34,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.db.base import Base, utcnow
+from bot.db.transactions import Transactional
 
 BOT, QUEUED, COUNSELLOR = "bot", "queued", "counsellor"
 # Why a conversation was handed over, and how a handoff ended (issue 5).
@@ -54,7 +54,7 @@ class OwnershipConflict(RuntimeError):
     """The move does not apply to the conversation's current owner (someone was faster)."""
 
 
-class ConversationOwner(Base):  # type: ignore[misc,valid-type]
+class ConversationOwner(Base):
     """The current owner of a conversation that has left the bot at least once."""
 
     __tablename__ = "conversation_owners"
@@ -68,7 +68,7 @@ class ConversationOwner(Base):  # type: ignore[misc,valid-type]
     since = Column(DateTime(timezone=True), nullable=False)  # of the current state
 
 
-class OwnerChange(Base):  # type: ignore[misc,valid-type]
+class OwnerChange(Base):
     """One move, kept for good: the handoff's history and its outcome."""
 
     __tablename__ = "owner_changes"
@@ -86,6 +86,8 @@ class OwnerChange(Base):  # type: ignore[misc,valid-type]
 
 @dataclass(frozen=True)
 class Owner:
+    """Who owns a conversation now, as every inbound message asks (:meth:`Ownership.current`)."""
+
     conversation_id: str
     state: str
     counsellor_id: str | None = None
@@ -101,6 +103,8 @@ class Owner:
 
 @dataclass(frozen=True)
 class Change:
+    """One line of a conversation's owner history (who moved it, when, why)."""
+
     from_state: str
     to_state: str
     counsellor_id: str | None
@@ -109,20 +113,16 @@ class Change:
     at: datetime
 
 
-class Ownership:
+class Ownership(Transactional):
     """The one place where owners change. Tables must exist (``bot.db.database.make_engine``
     creates them once this module is imported)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
-        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
-        self._clock = clock
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
+        super().__init__(engine)
+        self._clock = clock  # injected: tests move time, moves are dated by it
 
     def current(self, conversation_id: str) -> Owner:
+        """The owner now; the bot when the conversation never left it (no row)."""
         with self._transaction() as session:
             row = session.get(ConversationOwner, conversation_id)
             return _owner(row) if row is not None else Owner(conversation_id, BOT)
@@ -225,6 +225,7 @@ class Ownership:
         return ids.index(conversation_id) + 1 if conversation_id in ids else None
 
     def history(self, conversation_id: str) -> list[Change]:
+        """Every move of the conversation, oldest first: the handoff's audit trail."""
         statement = (
             select(OwnerChange)
             .where(OwnerChange.conversation_id == conversation_id)
@@ -237,6 +238,7 @@ class Ownership:
             ]
 
     def count(self, state: str) -> int:
+        """How many conversations are in ``state``: the load at a glance (queued, held)."""
         statement = select(func.count()).where(ConversationOwner.state == state)
         with self._transaction() as session:
             return int(session.scalar(statement) or 0)
@@ -252,6 +254,8 @@ class Ownership:
         *,
         holder: str | None = None,
     ) -> Owner:
+        """One conditional move and its history line, in one transaction; OwnershipConflict
+        when the conversation is no longer in ``from_state`` (held by ``holder``)."""
         now = self._clock()
         values: dict[str, object] = {"state": to_state, "counsellor_id": counsellor_id,
                                      "since": now}  # fmt: skip
@@ -275,6 +279,7 @@ class Ownership:
         why: str | None,
         at: datetime,
     ) -> None:
+        """The history line of a move, in the move's own transaction (both or neither)."""
         session.add(OwnerChange(conversation_id=conversation_id, from_state=from_state,
                                 to_state=to_state, counsellor_id=counsellor_id, actor=actor,
                                 why=why, at=at))  # fmt: skip
@@ -297,9 +302,10 @@ def _move(
         execution_options={"synchronize_session": False},
     )
     session.expire_all()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def _owner(row: ConversationOwner) -> Owner:
+    """The row as a plain value: callers use it after the session is closed."""
     return Owner(row.conversation_id, row.state, row.counsellor_id, bool(row.priority),
                  row.reason, row.since)  # fmt: skip

@@ -1,13 +1,10 @@
-"""Who the counsellors are, which languages they speak, how to reach them, and when they work.
+"""The ``counsellors`` table: who the counsellors are, which languages they speak, how to reach
+them, and when they work.
 
-The source of truth in production is a YAML file outside git (``COUNSELLORS_FILE``: names,
-phone numbers and Telegram ids are personal data); :meth:`Registry.import_file` makes the
-``counsellors`` table equal to it. Counsellors who leave the file are deactivated, not deleted:
-the handoff history still names them. The local run uses ``counsellors.local.yml`` (one
-counsellor, played by the console).
-
-Working hours are wall-clock times in the counsellor's timezone, so "08:00" stays 08:00 for
-her across daylight-saving changes (:mod:`bot.handoff.hours`).
+:meth:`Registry.import_file` makes the table equal to the registry file
+(:mod:`bot.handoff.registry_file`: its format and the :class:`Counsellor` it describes).
+Counsellors who leave the file are deactivated, not deleted: the handoff history still names
+them.
 
 Addresses never reach the logs: log lines and change lines name counsellors by id only.
 """
@@ -15,193 +12,26 @@ Addresses never reach the logs: log lines and change lines name counsellors by i
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Boolean, Column, DateTime, String, UniqueConstraint, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from bot.countries import calling_code, country_of_phone
-from bot.datafiles import languages_of, load_yaml
 from bot.db.base import Base, utcnow
-from bot.handoff.hours import Hours, timezone_info
-from bot.settings import HandoffSettings
+from bot.db.transactions import Transactional
+from bot.handoff.hours import Hours
+from bot.handoff.registry_file import Counsellor, check_unique, load_file, normalise_address
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = ("telegram", "sms", "local")
-# A supervisor also assigns, takes over and closes any handoff, and reads any transcript.
-ROLES = ("counsellor", "supervisor")
-LOCAL_FILE = Path(__file__).with_name("counsellors.local.yml")
-FILE_KEYS = ("id", "name", "languages", "channel", "address", "timezone", "hours")
-OPTIONAL_KEYS = ("active", "role")
-
 _UTC = timezone.utc
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_E164 = re.compile(r"\+[1-9]\d{7,14}")
-_TELEGRAM_ID = re.compile(r"[1-9]\d{0,19}")
 
 
-def counsellors_file(settings: HandoffSettings) -> Path:
-    """``COUNSELLORS_FILE``, else the local run's registry (the console's counsellor)."""
-    return Path(settings.counsellors_file) if settings.counsellors_file else LOCAL_FILE
-
-
-def normalise_address(channel: str, address: object) -> str:
-    """The stored form of an address: digits of a Telegram user id, an E.164 number without
-    spaces, a local name. ValueError (without the address: it is personal data) if invalid."""
-    text = str(address).strip()
-    if channel == "telegram":
-        if not _TELEGRAM_ID.fullmatch(text):
-            raise ValueError(
-                "a Telegram address is the numeric user id (e.g. 100000001), not a @username"
-            )
-    elif channel == "sms":
-        text = re.sub(r"[\s().-]", "", text)
-        if not _E164.fullmatch(text):
-            raise ValueError(
-                "an sms address is an E.164 phone number: '+', country code and number,"
-                " 8 to 15 digits (e.g. +22370000001)"
-            )
-    elif channel == "local":
-        if not text or len(text) > 64:
-            raise ValueError("a local address is a name of 1 to 64 characters (e.g. console)")
-    else:
-        raise ValueError(f"unknown channel {channel!r} (channels: {', '.join(CHANNELS)})")
-    return text
-
-
-def mask(channel: str, address: str) -> str:
-    """An address fit for a screen: ``+223•••••01``, ``tg:•••01``; a local name as is."""
-    if not address:
-        return "-"
-    if channel == "sms":
-        prefix = calling_code(country_of_phone(address)) or address[:3]  # shown unmasked
-        return f"{prefix}•••••{address[-2:]}"
-    if channel == "telegram":
-        return f"tg:•••{address[-2:]}"
-    return address
-
-
-@dataclass(frozen=True)
-class Counsellor:
-    """One counsellor. ``languages[0]`` is the language the console talks to her in. ``hours``
-    may be given as text: it is read in ``timezone``. An inactive counsellor may have no
-    address (it was given to someone else)."""
-
-    id: str
-    name: str
-    languages: tuple[str, ...]
-    channel: str
-    address: str = field(repr=False)  # personal data: kept out of reprs, hence of logs
-    timezone: str
-    hours: Hours
-    active: bool = True
-    role: str = "counsellor"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not _SLUG.fullmatch(self.id):
-            raise ValueError(
-                f"counsellor id {self.id!r}: a short slug of a-z, 0-9, '-' or '_' (e.g. 'awa')"
-            )
-        where = f"counsellor {self.id}"
-        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 80:
-            raise ValueError(f"{where}: a name of 1 to 80 characters is required")
-        object.__setattr__(self, "name", self.name.strip())
-        languages = languages_of(self.languages or (), where)
-        object.__setattr__(self, "languages", languages)
-        if self.channel not in CHANNELS:
-            raise ValueError(
-                f"{where}: unknown channel {self.channel!r} (channels: {', '.join(CHANNELS)})"
-            )
-        if not isinstance(self.active, bool):
-            raise ValueError(f"{where}: active must be true or false")
-        if self.role not in ROLES:
-            raise ValueError(f"{where}: unknown role {self.role!r} (roles: {', '.join(ROLES)})")
-        if self.active or self.address:
-            try:
-                address = normalise_address(self.channel, self.address)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from None
-            object.__setattr__(self, "address", address)
-        else:
-            object.__setattr__(self, "address", "")
-        try:
-            timezone_info(self.timezone)
-            if isinstance(self.hours, str):
-                object.__setattr__(self, "hours", Hours.parse(self.hours, self.timezone))
-        except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
-        if not isinstance(self.hours, Hours):
-            raise ValueError(f"{where}: hours must be text such as 'mon-fri 08:00-18:00'")
-        if self.hours.timezone != self.timezone:
-            raise ValueError(
-                f"{where}: hours are in {self.hours.timezone}, the counsellor in {self.timezone}"
-            )
-
-    @classmethod
-    def from_mapping(cls, data: object) -> Counsellor:
-        """One entry of a registry file (``FILE_KEYS``, and ``active`` optionally)."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected a mapping with keys {', '.join(FILE_KEYS)}")
-        missing = [key for key in FILE_KEYS if key not in data]
-        unknown = sorted(str(key) for key in data if key not in (*FILE_KEYS, *OPTIONAL_KEYS))
-        where = f"counsellor {data.get('id', '?')}"
-        if missing or unknown:
-            problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
-                [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
-            )
-            raise ValueError(f"{where}: {'; '.join(problems)}")
-        address = data["address"]
-        if isinstance(address, int) and not isinstance(address, bool):
-            if data["channel"] == "sms":  # YAML reads +22370000001 as the integer 22370000001
-                raise ValueError(f"{where}: write the phone number in quotes: '+223...'")
-            address = str(address)
-        languages = data["languages"]
-        if isinstance(languages, str):
-            languages = languages.split(",")
-        if not isinstance(languages, list):
-            raise ValueError(f"{where}: languages is a list such as [fr, bm]")
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            languages=tuple(languages),
-            channel=data["channel"],
-            address=address if isinstance(address, str) else "",
-            timezone=data["timezone"],
-            hours=data["hours"],
-            active=data.get("active", True),
-            role=data.get("role", "counsellor"),
-        )
-
-    @property
-    def language(self) -> str:
-        """The language the console talks to her in."""
-        return self.languages[0]
-
-    @property
-    def masked_address(self) -> str:
-        return mask(self.channel, self.address)
-
-    @property
-    def supervisor(self) -> bool:
-        return self.role == "supervisor"
-
-    def speaks(self, language: str) -> bool:
-        return language in self.languages
-
-    def on_duty(self, at: datetime) -> bool:
-        return self.active and self.hours.is_open(at)
-
-
-class CounsellorRecord(Base):  # type: ignore[misc,valid-type]
+class CounsellorRecord(Base):
     """A counsellor as stored; rows stay after deactivation (the history names them)."""
 
     __tablename__ = "counsellors"
@@ -221,58 +51,15 @@ class CounsellorRecord(Base):  # type: ignore[misc,valid-type]
     stop_asked_at = Column(DateTime(timezone=True))
 
 
-def load_file(path: str | Path) -> list[Counsellor]:
-    """The counsellors of a registry file: ``counsellors:``, a list of mappings. Every entry
-    is checked; ids and addresses must be unique. ValueError names the file and entry."""
-    path = Path(path)
-    data = load_yaml(path)
-    if data is None:
-        return []
-    if not isinstance(data, dict) or set(data) != {"counsellors"}:
-        raise ValueError(f"{path}: expected one top-level key, 'counsellors:', a list")
-    entries = data["counsellors"] or []
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: 'counsellors:' must be a list of mappings")
-    counsellors = []
-    for n, entry in enumerate(entries, 1):
-        try:
-            counsellors.append(Counsellor.from_mapping(entry))
-        except ValueError as error:
-            raise ValueError(f"{path}, entry {n}: {error}") from None
-    try:
-        _check_unique(counsellors)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-    return counsellors
-
-
-def _check_unique(counsellors: Iterable[Counsellor]) -> None:
-    ids: set[str] = set()
-    holders: dict[tuple[str, str], str] = {}
-    for c in counsellors:
-        if c.id in ids:
-            raise ValueError(f"counsellor {c.id} is listed twice")
-        ids.add(c.id)
-        if c.address and (c.channel, c.address) in holders:
-            other = holders[(c.channel, c.address)]
-            raise ValueError(f"counsellors {other} and {c.id} have the same {c.channel} address")
-        holders[(c.channel, c.address)] = c.id
-
-
-class Registry:
+class Registry(Transactional):
     """The counsellors table. It must exist (``bot.db.database.make_engine`` creates it once this
     module is imported). Reads are small: the whole table is a few dozen rows."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
-        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
-        self._clock = clock
+        super().__init__(engine)
+        self._clock = clock  # injected: tests move time (STOP confirmations, duty hours)
 
     load_file = staticmethod(load_file)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
 
     def upsert(self, counsellor: Counsellor) -> list[str]:
         """Add or update one counsellor; the change lines (none if nothing changed). Her
@@ -288,12 +75,13 @@ class Registry:
                 .values(active=False, updated_at=self._clock()),
                 execution_options={"synchronize_session": False},
             )
-            removed = bool(result.rowcount)  # type: ignore[attr-defined]
+            removed = bool(result.rowcount)
         if removed:
             _log([f"deactivate {counsellor_id}"])
         return removed
 
     def get(self, counsellor_id: str) -> Counsellor | None:
+        """The counsellor ``counsellor_id``, active or not; None if unknown."""
         with self._transaction() as session:
             row = session.get(CounsellorRecord, counsellor_id)
             return None if row is None else _counsellor(row)
@@ -344,9 +132,11 @@ class Registry:
         return self._clock() - asked <= within
 
     def clear_stop(self, counsellor_id: str) -> None:
+        """Her STOP was answered (confirmed or not): forget it."""
         self._set_stop(counsellor_id, None)
 
     def _set_stop(self, counsellor_id: str, value: datetime | None) -> None:
+        """When she wrote STOP (None: no pending confirmation)."""
         with self._transaction() as session:
             session.execute(
                 update(CounsellorRecord).where(CounsellorRecord.id == counsellor_id)
@@ -377,23 +167,22 @@ class Registry:
     ) -> list[str]:
         """Plan against the table as it is, write in the same transaction. Two instances
         importing the same file at start collide on a key once; the second try plans again
-        from what the first wrote, and has nothing left to do."""
-        for attempt in (1, 2):
-            try:
-                with self._transaction() as session:
-                    current = _current(session)
-                    final, lines = _plan(current, wanted, deactivate_missing=deactivate_missing)
-                    if not dry_run:
-                        _write(session, current, final, self._clock())
-                break
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+        from what the first wrote, and has nothing left to do (hence two attempts)."""
+
+        def plan_and_write(session: Session) -> list[str]:
+            current = _current(session)
+            final, lines = _plan(current, wanted, deactivate_missing=deactivate_missing)
+            if not dry_run:
+                _write(session, current, final, self._clock())
+            return lines
+
+        lines = self._run(plan_and_write, attempts=2)
         if not dry_run:
             _log(lines)
         return lines
 
     def _speakers(self, language: str) -> list[Counsellor]:
+        """Active counsellors who speak ``language``, by id: whom a request may reach."""
         statement = select(CounsellorRecord).where(CounsellorRecord.active.is_(True))
         with self._transaction() as session:
             rows = session.scalars(statement.order_by(CounsellorRecord.id)).all()
@@ -407,11 +196,13 @@ def _log(lines: list[str]) -> None:
 
 
 def _current(session: Session) -> dict[str, Counsellor]:
+    """The whole table, by id: the plan of an import starts from it."""
     rows = session.scalars(select(CounsellorRecord).order_by(CounsellorRecord.id))
     return {row.id: _counsellor(row) for row in rows}
 
 
 def _counsellor(row: CounsellorRecord) -> Counsellor:
+    """A row as the value every caller uses (its hours parsed in its timezone)."""
     return Counsellor(
         id=row.id,
         name=row.name,
@@ -425,7 +216,9 @@ def _counsellor(row: CounsellorRecord) -> Counsellor:
     )
 
 
-def _values(counsellor: Counsellor) -> dict[str, Any]:
+def _values(counsellor: Counsellor) -> dict[str, object]:
+    """The columns of a counsellor as stored; no address is NULL, which the unique
+    (channel, address) allows on several inactive rows."""
     return {
         "name": counsellor.name,
         "languages": ",".join(counsellor.languages),
@@ -443,7 +236,7 @@ def _plan(
 ) -> tuple[dict[str, Counsellor], list[str]]:
     """The table after writing ``wanted`` (and deactivating the others), and the change
     lines. An address a wanted counsellor takes is released from an inactive holder."""
-    _check_unique(wanted)
+    check_unique(wanted)
     final = dict(current)
     lines = []
     for counsellor in wanted:
@@ -475,6 +268,8 @@ def _plan(
 
 
 def _change_line(old: Counsellor, new: Counsellor) -> str:
+    """One line of an import's report: the verb and the fields that changed (never
+    their values: addresses are personal data)."""
     fields = [
         name
         for name in ("name", "languages", "channel", "address", "timezone", "role")
@@ -489,6 +284,7 @@ def _change_line(old: Counsellor, new: Counsellor) -> str:
 def _write(
     session: Session, current: dict[str, Counsellor], final: dict[str, Counsellor], now: datetime
 ) -> None:
+    """The plan, written: only the rows that change."""
     changed = {i: c for i, c in final.items() if current.get(i) != c}
     # Addresses that move are cleared first: two counsellors swapping numbers would break
     # the unique (channel, address) between the two updates.

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from bot.datafiles import table
 from bot.db.base import utcnow
 from bot.db.database import engine_from_env
-from bot.handoff.registry import CHANNELS, ROLES, Counsellor, Registry, counsellors_file
+from bot.handoff.registry import Registry
+from bot.handoff.registry_file import CHANNELS, ROLES, Counsellor, counsellors_file
 from bot.handoff.service import HandoffService
 from bot.handoff.supervision import import_registry, remove_counsellor
-from bot.settings import settings_from_env
+from bot.settings import StackSettings, settings_from_env
 
-Handler = Callable[[argparse.Namespace, Any], int]
+Handler = Callable[[argparse.Namespace, StackSettings], int]
 COLUMNS = ("id", "name", "role", "languages", "channel", "address", "hours", "timezone",
            "active", "on duty")  # fmt: skip
 
@@ -70,7 +70,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _reporting(handler: Handler) -> Handler:
     """A bad file or value is the user's to fix: one line on stderr, exit status 2."""
 
-    def run(args: argparse.Namespace, settings: Any) -> int:
+    def run(args: argparse.Namespace, settings: StackSettings) -> int:
         try:
             return handler(args, settings)
         except (ValueError, OSError) as error:
@@ -87,11 +87,13 @@ def _registry() -> Registry:
 
 
 def _handoffs() -> HandoffService:
+    """The handoff service: removals give the counsellor's handoffs back."""
     return HandoffService(engine_from_env(), settings_from_env().handoff)
 
 
 @_reporting
-def _list(args: argparse.Namespace, settings: Any) -> int:
+def _list(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot counsellors list``: addresses masked, who is on duty now."""
     counsellors = _registry().all()
     if not counsellors:
         print("No counsellors. Load a file: python -m bot counsellors import FILE")
@@ -107,7 +109,8 @@ def _list(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _import(args: argparse.Namespace, settings: Any) -> int:
+def _import(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot counsellors import [FILE]`` (``--dry-run``: the changes only)."""
     path = args.file or counsellors_file(settings_from_env().handoff)
     lines = import_registry(_registry(), _handoffs(), path, dry_run=args.dry_run)
     print("\n".join(lines) if lines else f"{path}: no change.")
@@ -117,7 +120,8 @@ def _import(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _add(args: argparse.Namespace, settings: Any) -> int:
+def _add(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot counsellors add``: one counsellor, checked as a file entry is."""
     counsellor = Counsellor(
         id=args.id,
         name=args.name,
@@ -134,7 +138,8 @@ def _add(args: argparse.Namespace, settings: Any) -> int:
 
 
 @_reporting
-def _remove(args: argparse.Namespace, settings: Any) -> int:
+def _remove(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot counsellors remove ID``: deactivated, her handoffs requeued."""
     registry = _registry()
     if remove_counsellor(registry, _handoffs(), args.id):
         print(f"deactivate {args.id}")
@@ -146,4 +151,5 @@ def _remove(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _yes(flag: bool) -> str:
+    """A flag for the table."""
     return "yes" if flag else "no"

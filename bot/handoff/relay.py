@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 from bot import menu
 from bot.channels.inbound import Inbound
@@ -46,7 +46,8 @@ from bot.handoff.models import Handoff, Pending, Timer
 from bot.handoff.moves import Moves, NoHistory, TrackerHistory
 from bot.handoff.notices import Notices
 from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, Owner, OwnershipConflict
-from bot.handoff.registry import Counsellor, Registry
+from bot.handoff.registry import Registry
+from bot.handoff.registry_file import Counsellor
 from bot.handoff.service import (
     ASSIGNED,
     CLOSED,
@@ -65,6 +66,9 @@ from bot.i18n import Translator, format_datetime
 from bot.safety import emergency_messages, load_lexicon, numbers_line, record_alert
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 POLL_S = 5.0  # the worker also looks for timers other instances scheduled
 # What a counsellor cannot receive (she sees "[voice]"): the user is asked to write instead.
@@ -110,7 +114,9 @@ class Relay:
         self.moves = Moves(self.notices, self.history)
         self.staff = StaffConsole(self.notices, self.moves, self.flush)
 
-    async def _db(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A call of the synchronous services, on a worker thread: the database never
+        blocks the server's loop, and the call keeps its types."""
         return await asyncio.to_thread(work, *args, **kwargs)
 
     # Inbound --------------------------------------------------------------------------
@@ -211,6 +217,7 @@ class Relay:
         await self._numbers(contact, handoff, category)
 
     async def _warn(self, handoff: Handoff, owner: Owner) -> None:
+        """The emergency flag in the topic, and to her counsellor's text console."""
         await self.notices.console_notice(handoff, m.EMERGENCY_FLAG, id=handoff.id)
         if owner.state == COUNSELLOR:
             holder = await self._db(self.registry.get, owner.counsellor_id or "")
@@ -230,6 +237,8 @@ class Relay:
     async def _ask_country(
         self, contact: ContactView, handoff: Handoff, category: str, intro: str
     ) -> None:
+        """Her country, asked with the numbered list; the handoff remembers the
+        question so that her next message is read as the answer."""
         translate = Translator(handoff.language)
         buttons = [Button(title, payload) for title, payload in menu.country_choices(translate)]
         await self._send(contact.id, translate(intro), buttons)
@@ -242,7 +251,8 @@ class Relay:
         the question again (twice at most: her counsellor was warned)."""
         answer = said
         if inbound.button is not None:
-            answer = await self._db(self.store.button_payload, contact.id, inbound.button) or said
+            payload = await self._db(self.store.button_payload, contact.id, inbound.button)
+            answer = payload or said
         country = menu.country_answer(answer)
         category = handoff.country_question or "general"
         if country is not None:
@@ -282,6 +292,7 @@ class Relay:
 
     async def _send(self, conversation_id: str, text: str, buttons: list[Button] | None = None
                     ) -> None:  # fmt: skip
+        """A message to her outside the transcript (the emergency answer): best effort."""
         try:
             await self.outbox.send(conversation_id, text, buttons or [])
         except Exception as error:
@@ -307,6 +318,8 @@ class Relay:
                 if not await self._db(self.service.renew_relay, handoff_id, token):
                     return False  # the lease expired: its new holder goes on
                 handoff = await self._db(self.service.get, handoff_id)
+                if handoff is None:  # rows are never deleted: only a broken database
+                    raise LookupError(handoff_id)
                 batch = _head(pending)
                 sent = await self._deliver(handoff, batch)
                 if sent in (Sent.DONE, Sent.GONE):
@@ -385,13 +398,15 @@ class Relay:
                                           id=handoff.id, text=text)  # fmt: skip
 
     async def _tell_writer(
-        self, handoff: Handoff, counsellor_id: str | None, key: str, **values: Any
+        self, handoff: Handoff, counsellor_id: str | None, key: str, **values: object
     ) -> None:
+        """Tell the counsellor who wrote a message: in the topic when she reads it
+        there, else on her text console."""
         counsellor = await self._db(self.registry.get, counsellor_id or "")
         if counsellor is not None and self.notices.in_topic(counsellor):
             await self.notices.console_notice(handoff, key, **values)
         else:
-            await self.notices.tell_counsellor(counsellor, key, **values)
+            await self.notices.tell_counsellor(counsellor, key, None, **values)
 
     async def retry_relays(self) -> None:
         """The worker's part: what a failed send, the budget or a dead instance left."""
@@ -415,6 +430,9 @@ class Relay:
     # Timers ---------------------------------------------------------------------------
 
     async def fire(self, timer: Timer) -> None:
+        """One due timer: its move when the handoff is still in the state the timer
+        expects (a claim or a close in between makes it a no-op); a staff command's move
+        (RETURNED, ASSIGNED, CLOSED) is announced."""
         handoff = await self._db(self.service.get, timer.handoff_id)
         if handoff is None:
             return
@@ -470,6 +488,8 @@ class Relay:
             self._worker = asyncio.create_task(self._run_timers())
 
     async def _run_timers(self) -> None:
+        """The worker: due timers, then left relays, then sleep until the next timer,
+        a wake-up or :data:`POLL_S` (other instances schedule timers too)."""
         assert self._wake is not None
         while True:
             self._wake.clear()
@@ -495,10 +515,11 @@ class Relay:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    def _keep(self, task: asyncio.Future[Any]) -> None:
-        """A task left running past its caller (a slow console warning)."""
-        self.tasks.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self.tasks.discard)  # type: ignore[arg-type]
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        """A task left running past its caller (a slow console warning): kept referenced
+        until done, so that it is not collected half-way."""
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
 def _head(pending: list[Pending]) -> list[Pending]:
@@ -517,6 +538,7 @@ def _head(pending: list[Pending]) -> list[Pending]:
 
 
 def _cut(text: str, limit: int = RELAY_MAX_CHARS) -> str:
+    """``text`` within ``limit`` characters, an ellipsis showing the cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -20,6 +20,8 @@ RELAY_CHANNELS = frozenset({"sms", "telegram", "local"})
 
 @dataclass(frozen=True)
 class Opened:
+    """What the action tells her after asking: her place, or when counsellors are back."""
+
     handoff_id: int
     new: bool
     position: int | None  # in the queue, when someone is on duty
@@ -27,11 +29,13 @@ class Opened:
 
     @property
     def on_duty(self) -> bool:
+        """Someone speaking her language works now (she has a place in the line)."""
         return self.position is not None
 
 
 @functools.lru_cache(maxsize=4)
 def services(engine: Engine) -> tuple[HandoffService, Registry]:
+    """One service and registry per engine: the action server opens many requests."""
     return HandoffService(engine, settings_from_env().handoff), Registry(engine)
 
 

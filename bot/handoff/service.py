@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.db.base import utcnow
+from bot.db.transactions import Transactional
 from bot.handoff.models import (
     Handoff,
     HandoffMessage,
@@ -57,7 +57,7 @@ LEASE = timedelta(seconds=60)  # a timer taken by an instance that died is retri
 RELAY_LEASE, RELAY_RETRY = timedelta(seconds=60), timedelta(seconds=15)
 
 
-class HandoffService:
+class HandoffService(Transactional):
     """Opens, moves and closes handoffs; keeps transcripts and timers."""
 
     def __init__(
@@ -66,22 +66,20 @@ class HandoffService:
         settings: HandoffSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(engine)
         self.settings = settings or HandoffSettings()
+        # The same engine, hence the same session factory (bot.db.transactions).
         self.ownership = Ownership(engine, clock)
-        self._sessions = sessionmaker(engine, future=True, expire_on_commit=False)
         self._clock = clock
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
-
     def now(self) -> datetime:
+        """The service's clock (injected: tests move time, timers are due by it)."""
         return self._clock()
 
     # Reading
 
     def owner(self, conversation_id: str) -> Owner:
+        """Who owns the conversation now (:meth:`Ownership.current`)."""
         return self.ownership.current(conversation_id)
 
     def open_handoff(self, conversation_id: str) -> Handoff | None:
@@ -97,20 +95,25 @@ class HandoffService:
             return handoff_of(row) if row is not None else None
 
     def get(self, handoff_id: int) -> Handoff | None:
+        """The handoff ``handoff_id``, open or closed; None if there is none."""
         with self._transaction() as session:
             row = session.get(HandoffRow, handoff_id)
             return handoff_of(row) if row is not None else None
 
     def by_topic(self, topic_id: int) -> Handoff | None:
+        """The handoff of a staff-group topic: a post there is about it."""
         statement = select(HandoffRow).where(HandoffRow.topic_id == topic_id).limit(1)
         with self._transaction() as session:
             row = session.scalars(statement).first()
             return handoff_of(row) if row is not None else None
 
     def position(self, conversation_id: str) -> int | None:
+        """Her place in the queue (1: next), None when not queued."""
         return self.ownership.position(conversation_id)
 
     def transcript(self, handoff_id: int) -> list[Line]:
+        """Every message of the handoff, oldest first, notes included: for the
+        consoles only."""
         statement = (
             select(HandoffMessage)
             .where(HandoffMessage.handoff_id == handoff_id)
@@ -206,6 +209,8 @@ class HandoffService:
         return self._queued_again(handoff_id, renotify_now=False)
 
     def _queued_again(self, handoff_id: int, *, renotify_now: bool) -> Handoff:
+        """The row after a release or a requeue: nobody holds it, the unclaimed
+        deadline starts again (``renotify_now``: the counsellors are told at once)."""
         now = self.now()
         owner = self.ownership.current(self._open(handoff_id).conversation_id)
         with self._transaction() as session:
@@ -242,10 +247,12 @@ class HandoffService:
             return [handoff_of(row) for row in session.scalars(statement)]
 
     def set_topic(self, handoff_id: int, topic_id: int) -> None:
+        """The staff-group topic opened for the handoff, kept to route posts in it."""
         with self._transaction() as session:
             session.get(HandoffRow, handoff_id).topic_id = topic_id
 
     def _open(self, handoff_id: int) -> Handoff:
+        """The handoff, which must exist (LookupError otherwise: a caller's mistake)."""
         handoff = self.get(handoff_id)
         if handoff is None:
             raise LookupError(handoff_id)
@@ -286,7 +293,7 @@ class HandoffService:
                     .values(user_waiting_since=now),
                     execution_options={"synchronize_session": False},
                 )  # fmt: skip
-                if started.rowcount:  # type: ignore[attr-defined]
+                if started.rowcount:
                     session.add(HandoffTimer(handoff_id=handoff_id, kind=SILENT,
                                              due_at=now + self.settings.counsellor_silent))
             session.flush()
@@ -305,7 +312,7 @@ class HandoffService:
                 .values(relay_holder=token, relay_lease_until=now + RELAY_LEASE),
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
-            return token if result.rowcount else None  # type: ignore[attr-defined]
+            return token if result.rowcount else None
 
     def renew_relay(self, handoff_id: int, token: str) -> bool:
         """Still ours (before each send): False when it expired and another sender took it."""
@@ -316,7 +323,7 @@ class HandoffService:
                 .values(relay_lease_until=self.now() + RELAY_LEASE),
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     def release_relay(self, handoff_id: int, token: str, retry: bool = False) -> None:
         """Done; or, after a failed send, free again in :data:`RELAY_RETRY`."""
@@ -341,6 +348,7 @@ class HandoffService:
                     for m in session.scalars(statement)]  # fmt: skip
 
     def relayed(self, *message_ids: int) -> None:
+        """Delivered: no sender will send these again."""
         with self._transaction() as session:
             session.execute(
                 update(HandoffMessage).where(HandoffMessage.id.in_(message_ids))
@@ -406,6 +414,8 @@ class HandoffService:
         )
 
     def _claim_once(self, column: Column, handoff_id: int, every: timedelta) -> bool:
+        """``column`` set to now unless it is more recent than ``every``: one
+        conditional update, so that two instances cannot both send the same notice."""
         now = self.now()
         with self._transaction() as session:
             result = session.execute(
@@ -415,11 +425,13 @@ class HandoffService:
                 .values({column.key: now}),
                 execution_options={"synchronize_session": False},
             )  # fmt: skip
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     # Her country, asked during the handoff (an emergency whose numbers depend on it)
 
     def ask_country(self, handoff_id: int, category: str) -> None:
+        """Her country is asked (an emergency whose numbers depend on it): her
+        next message is read as the answer; counted, to stop asking."""
         with self._transaction() as session:
             row = session.get(HandoffRow, handoff_id)
             row.country_question = category
@@ -436,6 +448,7 @@ class HandoffService:
     def schedule(
         self, handoff_id: int, kind: str, due_at: datetime, detail: str | None = None
     ) -> None:
+        """A timer, fired by whichever instance takes it when it is due."""
         with self._transaction() as session:
             session.add(HandoffTimer(handoff_id=handoff_id, kind=kind, due_at=due_at,
                                      detail=detail))  # fmt: skip
@@ -462,7 +475,7 @@ class HandoffService:
                     .values(lease_until=now + LEASE),
                     execution_options={"synchronize_session": False},
                 )  # fmt: skip
-                if result.rowcount:  # type: ignore[attr-defined]
+                if result.rowcount:
                     taken.append(Timer(int(timer_id), int(handoff_id), kind, utc(due_at),
                                        detail))  # fmt: skip
         return taken
@@ -477,6 +490,7 @@ class HandoffService:
             return utc(due) if due is not None else None
 
     def done(self, timer_id: int) -> None:
+        """The timer has run (or had nothing left to do): never again."""
         with self._transaction() as session:
             session.execute(
                 update(HandoffTimer).where(HandoffTimer.id == timer_id)
@@ -485,6 +499,7 @@ class HandoffService:
             )  # fmt: skip
 
     def _cancel_timers(self, session: Session, handoff_id: int, kinds: tuple[str, ...]) -> None:
+        """Timers of these kinds that have not run: done now, in the move's transaction."""
         session.execute(
             update(HandoffTimer)
             .where(HandoffTimer.handoff_id == handoff_id, HandoffTimer.kind.in_(kinds),
@@ -494,6 +509,7 @@ class HandoffService:
         )  # fmt: skip
 
     def open_handoffs(self) -> list[Handoff]:
+        """Every handoff not closed, oldest first (``python -m bot handoff list``)."""
         statement = select(HandoffRow).where(HandoffRow.closed_at.is_(None)).order_by(
             HandoffRow.id
         )

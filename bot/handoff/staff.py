@@ -28,7 +28,8 @@ from bot.handoff.models import Handoff
 from bot.handoff.moves import Moves
 from bot.handoff.notices import Notices, Tell
 from bot.handoff.ownership import COUNSELLOR, COUNSELLOR_OUTCOMES, Owner, OwnershipConflict
-from bot.handoff.registry import Counsellor, Registry
+from bot.handoff.registry import Registry
+from bot.handoff.registry_file import Counsellor
 from bot.handoff.service import COUNSELLOR_SAID, NOTE, HandoffService
 from bot.menu import yes_no
 
@@ -40,16 +41,21 @@ OPTED_IN = "channel.opted_in"  # the same words a user gets back after START
 
 @dataclass
 class StaffConsole:
+    """The counsellors' and supervisors' commands, from any console (a text console
+    or the staff group): one place decides who may do what."""
+
     notices: Notices
     moves: Moves
     deliver: Callable[[int], Awaitable[bool]]  # the relay's queue: sends what is marked
 
     @property
     def service(self) -> HandoffService:
+        """The handoff service the notices use."""
         return self.notices.service
 
     @property
     def registry(self) -> Registry:
+        """The counsellor registry the notices use."""
         return self.notices.registry
 
     # Text console ---------------------------------------------------------------------
@@ -87,6 +93,8 @@ class StaffConsole:
     async def _stop(
         self, counsellor: Counsellor, contact: ContactView, confirmed: bool, tell: Tell
     ) -> None:
+        """Her answer to the STOP confirmation: kept, or stopped (her handoffs go
+        back to the queue, as nothing reaches her phone any more)."""
         if not confirmed:
             await tell(m.STOP_KEPT)
             return
@@ -125,7 +133,10 @@ class StaffConsole:
 
     async def command(self, counsellor: Counsellor, command: Command, tell: Tell) -> None:
         """One command, whichever console it came from."""
-        handoff = await self.notices.db(self.service.get, command.handoff_id)
+        handoff = (
+            None if command.handoff_id is None
+            else await self.notices.db(self.service.get, command.handoff_id)
+        )  # fmt: skip
         if handoff is None:
             await tell(m.UNKNOWN_REQUEST, id=command.handoff_id)
             return
@@ -179,6 +190,8 @@ class StaffConsole:
     async def assign(
         self, supervisor: Counsellor, handoff: Handoff, name: str, tell: Tell
     ) -> None:
+        """A supervisor gives the handoff to a counsellor she names (who must speak
+        the user's language)."""
         if not supervisor.supervisor:
             await tell(m.SUPERVISORS_ONLY)
             return
@@ -194,6 +207,7 @@ class StaffConsole:
     async def _assign(
         self, supervisor: Counsellor, handoff: Handoff, target: Counsellor, tell: Tell
     ) -> None:
+        """The assignment, conditional on the owner she saw; everyone concerned told."""
         try:
             handoff, previous = await self.notices.db(
                 self.service.assign, handoff.id, target.id, actor=f"supervisor:{supervisor.id}"
@@ -229,6 +243,7 @@ class StaffConsole:
     async def release(
         self, counsellor: Counsellor, handoff: Handoff, owner: Owner, tell: Tell
     ) -> None:
+        """Back to the queue: by its holder, or a supervisor for her."""
         holder = owner.counsellor_id if owner.state == COUNSELLOR else None
         if holder is None or (holder != counsellor.id and not counsellor.supervisor):
             await tell(m.CLAIM_FIRST, id=handoff.id)
@@ -243,6 +258,8 @@ class StaffConsole:
     async def close(
         self, counsellor: Counsellor, handoff: Handoff, owner: Owner, outcome: str, tell: Tell
     ) -> None:
+        """Back to the bot with an outcome; out of another counsellor's hands only
+        by a supervisor."""
         if outcome not in COUNSELLOR_OUTCOMES:
             await tell(m.BAD_OUTCOME, outcomes=", ".join(COUNSELLOR_OUTCOMES))
             return

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from bot.datafiles import table
+from bot.db.database import engine_from_env
+from bot.handoff.models import Handoff
 from bot.handoff.ownership import COUNSELLOR, COUNSELLOR_OUTCOMES, OwnershipConflict
 from bot.handoff.registry import Registry
 from bot.handoff.service import ASSIGNED, CLOSED, RETURNED, HandoffService
-from bot.settings import settings_from_env
+from bot.settings import StackSettings, settings_from_env
 
 
 def return_held(service: HandoffService, counsellor_id: str, why: str) -> list[int]:
@@ -88,7 +89,8 @@ def close(service: HandoffService, handoff_id: int, outcome: str, by: str) -> No
     service.schedule(handoff_id, CLOSED, service.now(), detail=f"{outcome}:{holder or ''}")
 
 
-def _open(service: HandoffService, handoff_id: int) -> Any:
+def _open(service: HandoffService, handoff_id: int) -> Handoff:
+    """The open handoff ``handoff_id``; ValueError (shown to the staff) otherwise."""
     handoff = service.get(handoff_id)
     if handoff is None or not handoff.open:
         raise ValueError(f"no open handoff #{handoff_id}")
@@ -122,13 +124,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _services() -> tuple[HandoffService, Registry]:
-    from bot.db.database import engine_from_env
-
+    """The service and registry on the project database (:func:`engine_from_env`)."""
     engine = engine_from_env()
     return HandoffService(engine, settings_from_env().handoff), Registry(engine)
 
 
-def _list(args: argparse.Namespace, settings: Any) -> int:
+def _list(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot handoff list``: open handoffs, their state and waiting time."""
     service, _ = _services()
     rows = []
     for handoff in service.open_handoffs():
@@ -141,7 +143,8 @@ def _list(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-def _assign(args: argparse.Namespace, settings: Any) -> int:
+def _assign(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot handoff assign ID COUNSELLOR``."""
     service, registry = _services()
     try:
         counsellor = assign(service, registry, args.id, args.counsellor, args.by)
@@ -152,7 +155,8 @@ def _assign(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-def _close(args: argparse.Namespace, settings: Any) -> int:
+def _close(args: argparse.Namespace, settings: StackSettings) -> int:
+    """``python -m bot handoff close ID OUTCOME``."""
     service, _ = _services()
     try:
         close(service, args.id, args.outcome, args.by)

@@ -54,7 +54,7 @@ def catalog_problems(keys: set[str], directory: Path | None = None) -> list[str]
             problems.append(f"{language}: Plural-Forms is {header.get('Plural-Forms')!r}")
         if catalog.fuzzy:
             problems.append(f"{language}: the header is marked fuzzy")
-        present = {m.id for m in catalog if m.id}
+        present = {str(m.id) for m in catalog if m.id}
         for key in sorted(keys - present):
             problems.append(f"{language}: {key!r} is missing")
         for key in sorted(present - keys):
@@ -64,11 +64,13 @@ def catalog_problems(keys: set[str], directory: Path | None = None) -> list[str]
                 continue
             if message.fuzzy:
                 problems.append(f"{language}: {message.id!r} is fuzzy")
-            strings = message.string if isinstance(message.string, tuple) else (message.string,)
-            if not all(s and s.strip() for s in strings):
+            string = message.string
+            strings = string if isinstance(string, tuple) else (string,)  # plural: one a form
+            texts = [s for s in strings if isinstance(s, str) and s.strip()]
+            if len(texts) != len(strings):
                 problems.append(f"{language}: {message.id!r} has no text")
                 continue
-            found = set().union(*(placeholders(s) for s in strings))
+            found: set[str] = set().union(*(placeholders(s) for s in texts))
             expected = reference.setdefault(str(message.id), found)
             if found != expected:
                 problems.append(

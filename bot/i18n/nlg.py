@@ -36,6 +36,9 @@ def render_response(response: dict[str, Any], translate: Translator) -> dict[str
 class CatalogNLG(TemplatedNaturalLanguageGenerator):
     """Templated NLG whose templates are catalog keys."""
 
+    # Uses Rasa internals (_random_response_for, _fill_response, how Rasa builds and calls
+    # it): listed in bot.rasa_fixes.RASA_INTERNALS, guarded by tests/unit/test_rasa_internals.py.
+
     def __init__(self, endpoint_config: EndpointConfig | None = None, domain: Domain | None = None):
         super().__init__(domain.responses if domain else {})
 

@@ -42,6 +42,8 @@ def _options(dialect_name: str) -> dict[str, Any]:
 def run_offline() -> None:
     """``--sql`` mode: print the SQL for ``sqlalchemy.url``'s dialect."""
     url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("--sql mode needs sqlalchemy.url in the Alembic configuration")
     context.configure(url=url, literal_binds=True, **_options(url.split(":")[0].split("+")[0]))
     with context.begin_transaction():
         context.run_migrations()

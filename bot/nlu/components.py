@@ -35,6 +35,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot import LANGUAGES
 from bot.nlu.language_id import LanguageIdentifier
 from bot.nlu.normalise import words
+from bot.safety import GENERAL, load_lexicon
 
 logger = logging.getLogger(__name__)
 
@@ -304,8 +305,6 @@ class SafetyCheck(StatelessComponent):
 
     def __init__(self) -> None:
         """Reads the lexicon shipped with the code (``bot/safety/lexicon.yml``), once."""
-        from bot.safety import load_lexicon
-
         self._lexicon = load_lexicon()
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -325,8 +324,6 @@ class SafetyGate(StatelessComponent):
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Make the safety verdict and the intent agree."""
-        from bot.safety import GENERAL
-
         for message in messages:
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if message.get(SAFETY_KEY):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
 
 from bot.nlu.normalise import words
 
@@ -68,9 +70,6 @@ class LanguageIdentifier:
     ) -> LanguageIdentifier:
         """Fit on ``(text, language)`` pairs. Texts without letters are skipped: they say
         nothing about a language."""
-        from scipy import sparse
-        from sklearn.linear_model import LogisticRegression
-
         rows: list[Counter[str]] = []
         labels: list[str] = []
         for text, language in examples:

@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.i18n import Translator
 from bot.nlu.normalise import normalise
 from bot.safety.models import SafetyAlert
 
@@ -147,8 +148,6 @@ def record_alert(
 def numbers_listed(country: str | None, category: str, language: str | None) -> str | None:
     """"3114 (suicide prevention), 15 (SAMU)": the verified numbers to give, with their
     labels in her language; None when none is verified there."""
-    from bot.i18n import Translator
-
     translate = Translator(language)
     numbers = numbers_for(country, category if category in RESPONSES else GENERAL)
     if not numbers:
@@ -159,8 +158,6 @@ def numbers_listed(country: str | None, category: str, language: str | None) -> 
 def numbers_line(category: str, language: str | None, country: str | None) -> str:
     """The line with the verified numbers of ``country`` for ``category``, or where to go
     now when none is verified (another country, or none known yet)."""
-    from bot.i18n import Translator
-
     listed = numbers_listed(country, category, language)
     if listed is None:
         return Translator(language)("emergency.go_now")
@@ -173,7 +170,5 @@ def emergency_messages(
     """The fixed reply of ``category`` and the numbers line, rendered outside a Rasa turn
     (an emergency written while a person owns the conversation, or in a turn that crashed).
     The same catalog entries as ``domain/safety.yml``'s responses."""
-    from bot.i18n import Translator
-
     category = category if category in RESPONSES else GENERAL
     return Translator(language)(f"emergency.{category}"), numbers_line(category, language, country)

@@ -10,6 +10,7 @@ was called: webhook, gate, safety check, warning, the fixed reply and the number
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import sqlite3
@@ -98,14 +99,22 @@ def _hand_over(box: Sandbox, count: int) -> list[User]:
         profile = PROFILES[n % len(PROFILES)]
         phone = f"{profile.prefix}{n:04d}"
         post(*box.sms_request(phone, ASK[profile.language]))
-        handoff = _wait(lambda p=phone: _handoff(database, p, held=False))
+        handoff = _wait(functools.partial(_handoff, database, phone, held=False))
         if handoff is None:
             raise RuntimeError("a request for a person opened no handoff within 60 s")
         post(*box.sms_request(profile.counsellor, f"TAKE {handoff}"))
-        if _wait(lambda p=phone: _handoff(database, p, held=True)) is None:
+        if _wait(functools.partial(_handoff, database, phone, held=True)) is None:
             raise RuntimeError("a counsellor's TAKE was not applied within 60 s")
         users.append(User(profile, phone, handoff))
     return users
+
+
+def _equal_to(text: str) -> Callable[[str], bool]:
+    return lambda body: body == text
+
+
+def _matching(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda body: bool(pattern.search(body))
 
 
 def _first_at(box: Sandbox, to: str, since: float, match: Callable[[str], bool]) -> float | None:
@@ -138,15 +147,15 @@ def run_bench(model: Path, rate: float = 1.0, count: int = 20, seed: int = 7) ->
         for user, sent_at in sent:
             profile = user.profile
             line = encode(numbers_line("suicide", profile.language, profile.country)).text
-            found = _wait(lambda u=user, s=sent_at, t=line: _first_at(
-                box, u.phone, s, lambda body: body == t), timeout=30)  # fmt: skip
+            found = _wait(
+                functools.partial(_first_at, box, user.phone, sent_at, _equal_to(line)), timeout=30
+            )
             if found is None:
                 missing += 1
                 continue
             numbers_ms.append((found - sent_at) * 1000)
             mark = re.compile(rf"#{user.handoff}\b(?!:)")  # the warning, not her relayed words
-            warned = _first_at(box, profile.counsellor, sent_at,
-                               lambda body, k=mark: bool(k.search(body)))  # fmt: skip
+            warned = _first_at(box, profile.counsellor, sent_at, _matching(mark))
             if warned is not None:
                 warning_ms.append((warned - sent_at) * 1000)
     return SafetyBench(rate, numbers_ms, warning_ms, missing)

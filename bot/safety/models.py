@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, String
 from bot.db.base import Base, utcnow
 
 
-class SafetyAlert(Base):  # type: ignore[misc,valid-type]
+class SafetyAlert(Base):
     """An emergency seen in a conversation: for review, and for a priority handoff.
 
     No message text is stored: the category says what kind of help was needed, the

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from http import HTTPStatus
@@ -76,7 +76,7 @@ class Response:
 
 def _multipart(content_type: str, body: bytes) -> dict[str, str]:
     """Text fields of a multipart body (file parts are kept as their decoded text, if any)."""
-    message = BytesParser(policy=HTTP).parsebytes(
+    message = BytesParser(EmailMessage, policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
     fields: dict[str, str] = {}

@@ -427,7 +427,9 @@ class TelegramStandIn(LoopbackServer):
             return _ok(True)
         chat_id, message_id = params.get("chat_id"), params.get("message_id")
         with self._lock:
-            message = self._stored.get((str(chat_id), message_id))
+            message = None
+            if isinstance(message_id, int):
+                message = self._stored.get((str(chat_id), message_id))
             if message is None:
                 return _bad("message to edit not found")
             markup = params.get("reply_markup")
@@ -463,7 +465,10 @@ class TelegramStandIn(LoopbackServer):
 
     def _topic(self, params: dict[str, Any]) -> dict[str, Any] | None:
         """The stored topic the call names (call with the lock held)."""
-        return self._topics.get((str(params.get("chat_id")), params.get("message_thread_id")))
+        thread = params.get("message_thread_id")
+        if not isinstance(thread, int):
+            return None
+        return self._topics.get((str(params.get("chat_id")), thread))
 
     def _edit_forum_topic(self, params: dict[str, Any]) -> Response:
         with self._lock:

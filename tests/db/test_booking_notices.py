@@ -9,31 +9,56 @@ import asyncio
 import contextlib
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
 from bot.booking import dialogue
+from bot.booking.errors import BookingError
 from bot.booking.notices import last_reminded
 from bot.booking.sender import NoticeSender
-from bot.booking.service import BookingError, BookingService
+from bot.booking.service import BookingService
+from bot.channels.clients import close_twilio_client
 from bot.channels.outbound import Outbox, SmsSender
 from bot.channels.store import ChannelStore
 from bot.gsm7 import encode
 from bot.i18n import Translator
-from tests.conftest import CHANNEL_ENV, ManualClock, StandIns
+from tests.support.clock import ManualClock
+from tests.support.env import CHANNEL_ENV
+from tests.support.standins import StandIns
 
 _phones = itertools.count(1)
+T = TypeVar("T")
+
+
+_sms_senders: list[SmsSender] = []  # their Twilio sessions are closed after each run()
 
 
 def sender(engine: Engine, standins: StandIns, clock: ManualClock) -> NoticeSender:
     settings = standins.settings()
     store = ChannelStore(engine, settings.pseudonym_key, clock)
-    return NoticeSender(engine, store, Outbox(store, {"sms": SmsSender(settings, store)}), clock)
+    sms = SmsSender(settings, store)
+    _sms_senders.append(sms)
+    return NoticeSender(engine, store, Outbox(store, {"sms": sms}), clock)
+
+
+def run(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, closing in that loop the Twilio sessions the senders opened in it."""
+
+    async def closing() -> T:
+        try:
+            return await work
+        finally:
+            for sms in _sms_senders:
+                if sms._client is not None:
+                    await close_twilio_client(sms._client)
+
+    return asyncio.run(closing())
 
 
 @pytest.fixture()
@@ -89,15 +114,15 @@ def test_a_reminder_due_while_the_server_was_down_goes_out_once(
     who, phone = participant(engine, clock)
     booking = service.book(world["code"], who)
     before = sender(engine, standins, clock)
-    assert asyncio.run(before.run_once()) == 0  # not due yet
+    assert run(before.run_once()) == 0  # not due yet
     clock.now += timedelta(hours=8)  # the server was down when it fell due (6 h)
     one, two = sender(engine, standins, clock), sender(engine, standins, clock)  # restarted x2
 
     async def both() -> list[int]:
         return list(await asyncio.gather(one.run_once(), two.run_once()))
 
-    assert sorted(asyncio.run(both())) == [0, 1]  # one instance took it
-    assert asyncio.run(one.run_once()) == 0
+    assert sorted(run(both())) == [0, 1]  # one instance took it
+    assert run(one.run_once()) == 0
     sent = texts_to(standins, phone)
     assert sent == expected("reminder", service, booking.reference)
     assert "CANCELAR" in sent  # replying "cancel" to a reminder is how she cancels
@@ -114,11 +139,11 @@ def test_a_freed_seat_is_told_and_a_cancelled_reminder_is_not_sent(
     assert (seat.status, waiting.status) == ("booked", "waitlisted")
     service.cancel(seat.reference, first)
     notices = sender(engine, standins, clock)
-    asyncio.run(notices.run_once())
+    run(notices.run_once())
     promoted = expected("promoted", service, waiting.reference)
     assert texts_to(standins, second_phone) == promoted
     clock.now += timedelta(hours=8)
-    asyncio.run(sender(engine, standins, clock).run_once())  # (a client per event loop)
+    run(sender(engine, standins, clock).run_once())  # (a client per event loop)
     assert texts_to(standins, first_phone) == ""  # her reminder died with her booking
     reminder = expected("reminder", service, waiting.reference)
     assert texts_to(standins, second_phone) == f"{promoted} {reminder}"  # and hers came
@@ -131,11 +156,11 @@ def test_a_cancelled_session_tells_everyone_booked_or_waiting(
     people = [participant(engine, clock) for _ in range(3)]
     references = [service.book(world["code"], who).reference for who, _ in people]
     service.cancel_session(world["code"])
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     for (_, phone), reference in zip(people, references, strict=True):
         assert texts_to(standins, phone) == expected("session_cancelled", service, reference)
     clock.now += timedelta(hours=8)
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     for (_, phone), reference in zip(people, references, strict=True):  # and no reminder
         assert texts_to(standins, phone) == expected("session_cancelled", service, reference)
 
@@ -164,7 +189,7 @@ def test_cancel_in_answer_to_a_reminder_means_the_reminded_booking(
     soon, other = service.book(world["code"], who), service.book(later, who)
     assert last_reminded(engine, who, clock.now - timedelta(days=2)) is None
     clock.now += timedelta(hours=8)
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     assert last_reminded(engine, who, clock.now - timedelta(days=2)) == soon.id != other.id
     service.cancel_session(later)
 
@@ -184,7 +209,7 @@ def test_a_move_and_a_new_time_are_told_seat_or_waitlist(
     theirs = service.book(world["code"], bety)  # the seat Awa left
     service.move(theirs.reference, later)  # full: its waitlist
     assert [service.booking(b.id).status for b in (mine, theirs)] == ["booked", "waitlisted"]
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     seat = expected("moved", service, mine.reference)
     queued = expected("moved", service, theirs.reference, key="booking.moved_waitlisted")
     assert texts_to(standins, awa_phone) == seat
@@ -194,7 +219,7 @@ def test_a_move_and_a_new_time_are_told_seat_or_waitlist(
 
     clock.now += timedelta(hours=1)
     timed(world, tmp_path, later, timedelta(days=7, hours=2), capacity=1)
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     new_time = expected("rescheduled", service, mine.reference)
     still_waiting = expected("rescheduled", service, theirs.reference,
                              key="booking.rescheduled_waitlisted")  # fmt: skip
@@ -202,10 +227,10 @@ def test_a_move_and_a_new_time_are_told_seat_or_waitlist(
     assert texts_to(standins, bety_phone) == f"{queued} {still_waiting}"
     # Her reminder follows the new time: not sent at the old one, sent once at the new one.
     clock.now = service.session(later).starts_at - timedelta(hours=24, minutes=5)
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     assert texts_to(standins, awa_phone) == f"{seat} {new_time}"
     clock.now += timedelta(minutes=10)
-    asyncio.run(sender(engine, standins, clock).run_once())
+    run(sender(engine, standins, clock).run_once())
     reminder = expected("reminder", service, mine.reference)
     assert texts_to(standins, awa_phone) == f"{seat} {new_time} {reminder}"
     assert texts_to(standins, bety_phone) == f"{queued} {still_waiting}"  # no seat, no reminder

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import PROJECT_ROOT
+from bot.booking.errors import BookingError, NotFound, SessionClosed
 from bot.booking.models import (
     TOPICS,
     Booking,
@@ -29,14 +30,8 @@ from bot.booking.models import (
 )
 from bot.booking.notices import BookingNotice
 from bot.booking.schedule_file import load_schedule
-from bot.booking.service import (
-    ALPHABET,
-    BookingError,
-    BookingService,
-    NotFound,
-    SessionClosed,
-)
-from tests.conftest import ManualClock
+from bot.booking.service import ALPHABET, BookingService
+from tests.support.clock import ManualClock
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 30, 10, tzinfo=UTC)  # a Monday

@@ -15,15 +15,11 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.channels.store import (
-    ButtonChoice,
-    ChannelStore,
-    Contact,
-    InboundMessage,
-    OutboundMessage,
-    StatusEvent,
-    pseudonym,
-)
+from bot.channels.buttons import ButtonChoice
+from bot.channels.contacts import Contact, pseudonym
+from bot.channels.deliveries import StatusEvent
+from bot.channels.messages import InboundMessage, OutboundMessage
+from bot.channels.store import ChannelStore
 from bot.db.database import make_engine
 
 KEY = b"test-key-0123456789abcdef0123456"

@@ -17,9 +17,11 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
 
+from bot.channels.contacts import ContactView
 from bot.channels.inbound import MEDIA_PAYLOAD, ContactOutput, Inbound, TurnRunner
+from bot.channels.messages import InboundMessage
 from bot.channels.outbound import Button, Outbox
-from bot.channels.store import ChannelStore, ContactView, InboundMessage
+from bot.channels.store import ChannelStore
 from bot.db.base import utcnow
 from bot.db.database import make_engine
 from bot.i18n import Translator
@@ -80,6 +82,15 @@ def test_rasa_sees_a_pseudonym_and_the_country(parts: Any) -> None:
     assert message.metadata == {"channel": "sms", "kind": "text", "country": "PE"}
     assert message.text == "hola"
     assert statuses(store) == ["done"]
+
+
+def test_her_words_never_reach_rasa_as_an_intent(parts: Any) -> None:
+    """Rasa reads "/name" as an intent and skips NLU and the safety check: a leading slash
+    of hers is dropped ("/greet je veux mourir" is read as words)."""
+    runner, _, _ = parts
+    messages = run(runner, sms("SM1", "/greet je veux mourir"), sms("SM2", "//"),
+                   sms("SM3", "/emergency{}"))  # fmt: skip
+    assert [m.text for m in messages] == ["greet je veux mourir", "?", "emergency{}"]
 
 
 def test_a_redelivery_is_not_a_second_turn(parts: Any) -> None:

@@ -20,13 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bot.handoff.hours import Hours
-from bot.handoff.registry import (
-    LOCAL_FILE,
-    Counsellor,
-    Registry,
-    counsellors_file,
-    load_file,
-)
+from bot.handoff.registry import Registry
+from bot.handoff.registry_file import LOCAL_FILE, Counsellor, counsellors_file, load_file
 from bot.settings import HandoffSettings
 
 UTC = timezone.utc

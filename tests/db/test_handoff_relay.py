@@ -5,23 +5,16 @@ timers; two relays on one database stand for two server instances."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot import PROJECT_ROOT
 from bot.channels.inbound import Inbound
-from bot.channels.outbound import Outbox, SmsSender, TelegramSender
-from bot.channels.store import ChannelStore, ContactView
 from bot.db.base import utcnow
-from bot.gsm7 import encode
 from bot.handoff import messages as m
 from bot.handoff.console import (
     Command,
@@ -30,100 +23,29 @@ from bot.handoff.console import (
     parse_topic_message,
 )
 from bot.handoff.registry import Registry
-from bot.handoff.relay import Relay
-from bot.handoff.service import HandoffService
 from bot.i18n import Translator
-from bot.settings import ChannelSettings, HandoffSettings
-from tests.conftest import CHANNEL_ENV, STAFF_CHAT, ManualClock, StandIns
-
-COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.sandbox.yml"
-LUCIA, SOFIA = "+51900000101", "+33700000101"
-_phones = itertools.count(1)
-
-
-@dataclass
-class Parts:
-    relay: Relay
-    service: HandoffService
-    store: ChannelStore
-    clock: ManualClock
-    standins: StandIns
-    loop: asyncio.AbstractEventLoop
-
-    def run(self, work: Any) -> Any:
-        """One event loop per test: the provider clients keep sessions bound to it."""
-        return self.loop.run_until_complete(work)
-
-
-def build(engine: Engine, standins: StandIns, clock: ManualClock) -> Parts:
-    settings = standins.settings()
-    store = ChannelStore(engine, settings.pseudonym_key, clock)
-    telegram = TelegramSender(settings, store)
-    outbox = Outbox(store, {"sms": SmsSender(settings, store), "telegram": telegram})
-    handoff = HandoffSettings(staff_chat_id=STAFF_CHAT, staff_per_minute=100000)
-    service = HandoffService(engine, handoff, clock)
-    registry = Registry(engine, clock)
-    registry.import_file(COUNSELLORS)
-    console = TelegramConsole(telegram.bot, STAFF_CHAT, "fr", per_minute=100000)
-    relay = Relay(service, registry, store, outbox, console)
-    return Parts(relay, service, store, clock, standins, asyncio.new_event_loop())
-
-
-def relay_parts(tmp_path: Path, standins: StandIns) -> Iterator[Parts]:
-    """The parts on a fresh SQLite file and a manual clock (the other handoff test modules'
-    ``parts`` fixtures yield from it too)."""
-    from bot.db.database import make_engine
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    built = build(engine, standins, ManualClock())
-    yield built
-    built.loop.close()
-    engine.dispose()
+from bot.settings import ChannelSettings
+from tests.support.clock import ManualClock
+from tests.support.env import CHANNEL_ENV, STAFF_CHAT
+from tests.support.handoff import LUCIA, SOFIA, folded
+from tests.support.relay import (
+    Parts,
+    ask,
+    build,
+    console,
+    fire_due,
+    new_user,
+    phones,
+    relay_parts,
+    sms_to,
+    user_says,
+)
+from tests.support.standins import StandIns
 
 
 @pytest.fixture()
 def parts(tmp_path: Path, standins: StandIns) -> Iterator[Parts]:
     yield from relay_parts(tmp_path, standins)
-
-
-def sms_to(parts: Parts, phone: str) -> list[str]:
-    return [msg["body"] for msg in parts.standins.twilio.messages if msg["to"] == phone]
-
-
-def new_user(parts: Parts, language: str = "es") -> ContactView:
-    phone = f"+5190100{next(_phones):04d}"
-    contact = parts.store.contact("sms", phone, country="PE" if language == "es" else "ML")
-    parts.store.record_inbound("sms", f"SMhist{phone}", contact.id, "text", "necesito ayuda")
-    return contact
-
-
-def ask(parts: Parts, contact: ContactView, language: str = "es", reason: str = "asked") -> int:
-    handoff, new = parts.service.request(contact.id, reason, language=language, channel="sms")
-    assert new
-    return handoff.id
-
-
-async def fire_due(parts: Parts) -> list[str]:
-    fired = []
-    for timer in parts.service.take_due():
-        await parts.relay.fire(timer)
-        parts.service.done(timer.id)
-        fired.append(timer.kind)
-    return fired
-
-
-async def console(parts: Parts, phone: str, text: str) -> None:
-    contact = parts.store.contact("sms", phone)
-    routed = await parts.relay.console(contact, Inbound("sms", "x", phone, "text", text=text))
-    assert routed == "console"
-
-
-async def user_says(parts: Parts, contact: ContactView, text: str) -> str | None:
-    return await parts.relay.route(contact, Inbound("sms", "x", contact.address, "text", text=text))
-
-
-def folded(text: str) -> str:
-    return encode(text).text
 
 
 def test_text_console_commands_parse() -> None:
@@ -274,7 +196,7 @@ def test_an_emergency_while_waiting_gets_the_numbers_at_once_and_goes_first(
 def test_a_timer_fires_once_across_two_instances(engine: Engine, standins: StandIns) -> None:
     clock = ManualClock()
     one, two = build(engine, standins, clock), build(engine, standins, clock)
-    user = one.store.contact("sms", f"+5190200{next(_phones):04d}", country="PE")
+    user = one.store.contact("sms", f"+5190200{next(phones):04d}", country="PE")
     handoff, _ = one.service.request(user.id, "asked", language="es", channel="sms")
     try:
         clock.advance(minutes=6)

@@ -24,19 +24,10 @@ from bot.i18n import Translator
 from bot.safety import numbers_line
 from bot.safety.models import SafetyAlert
 from bot.settings import ChannelSettings
-from tests.conftest import CHANNEL_ENV, StandIns
-from tests.db.test_handoff_relay import (
-    LUCIA,
-    SOFIA,
-    Parts,
-    ask,
-    console,
-    fire_due,
-    folded,
-    new_user,
-    relay_parts,
-    sms_to,
-)
+from tests.support.env import CHANNEL_ENV
+from tests.support.handoff import LUCIA, SOFIA, folded
+from tests.support.relay import Parts, ask, console, fire_due, new_user, relay_parts, sms_to
+from tests.support.standins import StandIns
 
 NADIA = "+22370000199"  # an SMS supervisor
 

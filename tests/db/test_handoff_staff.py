@@ -1,7 +1,7 @@
 """Counsellors and supervisors at their consoles (issue 12): exact commands, ``//`` notes,
 a counsellor's own STOP, supervisors who assign, take over, close and read any transcript,
 languages, and the staff command line. The relay without Rasa, on the real database, with
-the real Twilio and Telegram clients talking to the stand-ins (``tests.test_handoff_relay``).
+the real Twilio and Telegram clients talking to the stand-ins (``tests/support/relay.py``).
 """
 
 from __future__ import annotations
@@ -15,20 +15,19 @@ from bot.channels.inbound import Inbound
 from bot.handoff import messages as m
 from bot.handoff.supervision import assign, close
 from bot.i18n import Translator
-from tests.conftest import STAFF_CHAT, StandIns
-from tests.db.test_handoff_relay import (
-    LUCIA,
-    SOFIA,
+from tests.support.env import STAFF_CHAT
+from tests.support.handoff import LUCIA, SOFIA, folded
+from tests.support.relay import (
     Parts,
     ask,
     console,
     fire_due,
-    folded,
     new_user,
     relay_parts,
     sms_to,
     user_says,
 )
+from tests.support.standins import StandIns
 
 NADIA = "+22370000199"  # an SMS supervisor (fr, es, bm)
 AWA, MOUSSA, FATOU = 500001, 500002, 500003  # Telegram counsellors; Fatou supervises

@@ -29,12 +29,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot import PROJECT_ROOT, migrations
 from bot import schema as tables
-from bot.channels.store import Contact
+from bot.channels.contacts import Contact
 from bot.db import database
 from bot.db.base import Base
 from bot.db.database import make_engine
 from bot.handoff.models import HandoffRow
-from tests.conftest import POSTGRES
+from tests.support.env import POSTGRES, require_postgres
 
 # Tables that the models may declare before their revision exists: the booking tables
 # (bot/booking/, being written), whose revision 0002 comes later. Only these are ignored when
@@ -48,6 +48,8 @@ NewDatabase = Callable[[], str]
 @pytest.fixture(params=["sqlite", "postgresql"])
 def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewDatabase]:
     """Makes URLs of new, empty databases of one kind."""
+    if request.param == "postgresql":
+        require_postgres()
     schemas: list[str] = []
 
     def make() -> str:
@@ -61,9 +63,10 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[New
 
     admin = create_engine(POSTGRES, future=True)
     yield make
-    with admin.begin() as connection:
-        for name in schemas:
-            connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+    if schemas:
+        with admin.begin() as connection:
+            for name in schemas:
+                connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
     admin.dispose()
 
 

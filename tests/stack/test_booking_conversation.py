@@ -7,10 +7,8 @@ Sessions are imported into the stack's own database for each test and cancelled 
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,14 +20,13 @@ from sqlalchemy import select
 
 from bot.booking.models import Booking
 from bot.booking.notices import BookingNotice
-from bot.booking.service import BookingError, BookingService
+from bot.booking.service import BookingService
 from bot.channels.sandbox import Sandbox, post
 from bot.channels.store import ChannelStore
 from bot.db.base import utcnow
-from bot.db.database import make_engine
 from bot.launcher import LocalStack
-from tests.conftest import CHANNEL_ENV
-from tests.stack.test_conversation import GREETINGS, Conversation
+from tests.support.conversation import GREETINGS, Conversation
+from tests.support.env import CHANNEL_ENV
 
 pytestmark = pytest.mark.stack
 
@@ -41,41 +38,6 @@ MINE = {"fr": "c quand mon atelier deja", "es": "cuando era mi charla de lactanc
         "bm": "n ka atelierw"}  # fmt: skip
 CANCEL = {"fr": "je pourrai pas venir a latelier", "es": "oe cancela mi charla",
           "bm": "n b'a fe ka n ka inscription annuler"}  # fmt: skip
-
-
-@pytest.fixture()
-def schedule(stack: LocalStack, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Two sessions per language next week (breastfeeding, nutrition), and one full one."""
-    tag = uuid.uuid4().hex[:6]
-    start = utcnow() + timedelta(days=6)
-    venues = [{"code": f"v-{tag}", "name": "Centre maternel", "city": "Bamako", "country": "ML",
-               "timezone": "Africa/Bamako"}]  # fmt: skip
-    workshops = [{"code": f"{topic}-{tag}", "topic": topic, "facilitator_role": "midwife",
-                  "languages": ["fr", "es", "bm"]}
-                 for topic in ("breastfeeding", "nutrition", "childbirth")]  # fmt: skip
-    sessions = []
-    for n, language in enumerate(("fr", "es", "bm")):
-        for m, topic in enumerate(("breastfeeding", "nutrition")):
-            sessions.append({
-                "code": f"{language}-{topic}-{tag}", "workshop": f"{topic}-{tag}",
-                "venue": f"v-{tag}", "language": language, "duration_minutes": 90,
-                "capacity": 10,
-                "starts_at": (start + timedelta(days=n, hours=m)).strftime("%Y-%m-%d %H:%M"),
-            })  # fmt: skip
-    sessions.append({"code": f"full-{tag}", "workshop": f"childbirth-{tag}", "venue": f"v-{tag}",
-                     "language": "fr", "duration_minutes": 90, "capacity": 1,
-                     "starts_at": (start + timedelta(days=4)).strftime("%Y-%m-%d %H:%M")})
-    path = tmp_path / "schedule.yml"
-    path.write_text(yaml.safe_dump({"venues": venues, "workshops": workshops,
-                                    "sessions": sessions}), encoding="utf-8")  # fmt: skip
-    engine = make_engine(f"sqlite:///{stack.settings.var_dir / 'app.db'}")
-    service = BookingService(engine)
-    service.import_schedule(path)
-    yield {"service": service, "engine": engine, "tag": tag, "codes": [s["code"] for s in sessions]}
-    for code in [s["code"] for s in sessions]:
-        with contextlib.suppress(BookingError):
-            service.cancel_session(code)
-    engine.dispose()
 
 
 def bookings_of(schedule: dict[str, Any], participant: str) -> list[Any]:

@@ -29,7 +29,8 @@ from bot.gsm7 import fold
 from bot.i18n import Translator
 from bot.launcher import LocalStack
 from bot.settings import ChannelSettings
-from tests.conftest import CHANNEL_ENV, StandIns
+from tests.support.env import CHANNEL_ENV
+from tests.support.standins import StandIns
 
 pytestmark = pytest.mark.stack
 
@@ -206,6 +207,17 @@ def test_help_in_spanish_says_how_to_stop_and_still_answers(
     post_sms(stack, sms_params(number, "Ayuda"))
     replies = wait_for(lambda: sms_to(standins, number), 2)
     assert replies[0] == sms_text("es", "channel.how_to_stop")
+
+
+def test_a_slash_before_danger_words_still_gets_the_emergency_answer(
+    stack: LocalStack, standins: StandIns
+) -> None:
+    """"/greet je veux mourir" would be the intent greet for Rasa, without the safety
+    check: by SMS it is read as words, and she gets the suicide answer."""
+    number = "+336" + str(uuid.uuid4().int)[:8]  # France: French, whatever she writes
+    post_sms(stack, sms_params(number, "/greet je veux mourir"))
+    replies = wait_for(lambda: sms_to(standins, number), 1)
+    assert replies[0] == sms_text("fr", "emergency.suicide")
 
 
 def test_twilio_21610_marks_the_contact_opted_out(

@@ -11,11 +11,9 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,41 +21,25 @@ import pytest
 
 from bot import PROJECT_ROOT
 from bot.channels.sandbox import Sandbox, post
-from bot.gsm7 import encode
 from bot.handoff import messages as m
 from bot.i18n import Translator
-from tests.conftest import STAFF_CHAT
+from tests.support.env import STAFF_CHAT
+from tests.support.handoff import (
+    LUCIA,
+    SOFIA,
+    db,
+    folded,
+    handoff_of,
+    owner,
+    sms,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 
 AWA, MOUSSA = 500001, 500002  # Telegram counsellors (user ids)
-LUCIA, SOFIA = "+51900000101", "+33700000101"  # SMS counsellors
 _updates = itertools.count(7_000_000)
 _numbers = itertools.count(1)
-
-
-def folded(text: str) -> str:
-    """A catalog text as an SMS carries it (GSM-7)."""
-    return encode(text).text
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or check}")
-
-
-def db(channels: Sandbox, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(channels.stack.settings.var_dir / "app.db") as connection:
-        return list(connection.execute(sql, args))
-
-
-def sms(channels: Sandbox, phone: str, text: str) -> None:
-    assert post(*channels.sms_request(phone, text))[0] == 200
 
 
 def telegram(channels: Sandbox, chat: int, text: str) -> None:
@@ -81,20 +63,6 @@ def topic_lines(channels: Sandbox, thread: int) -> list[str]:
 
 def to_chat(channels: Sandbox, chat: int) -> list[str]:
     return [s["text"] for s in channels.telegram.sent if s["chat_id"] == chat]
-
-
-def handoff_of(channels: Sandbox, conversation_prefix: str, after: int = 0) -> tuple[int, str]:
-    """The newest handoff of a conversation: (id, conversation id)."""
-    rows = db(channels, "SELECT h.id, h.conversation_id FROM handoffs h JOIN contacts c "
-                        "ON c.id = h.conversation_id WHERE c.address = ? AND h.id > ? "
-                        "ORDER BY h.id DESC", conversation_prefix, after)  # fmt: skip
-    return rows[0] if rows else (0, "")
-
-
-def owner(channels: Sandbox, conversation_id: str) -> tuple[str, str | None]:
-    rows = db(channels, "SELECT state, counsellor_id FROM conversation_owners "
-                        "WHERE conversation_id = ?", conversation_id)  # fmt: skip
-    return rows[0] if rows else ("bot", None)
 
 
 def bot_turn_events(channels: Sandbox, conversation_id: str) -> list[str]:

@@ -11,7 +11,7 @@ from bot.i18n import Translator
 from bot.launcher import LocalStack
 from bot.safety import load_numbers, numbers_for
 from bot.safety.models import SafetyAlert
-from tests.stack.test_conversation import GREETINGS, RESPONSE_KEYS, Conversation
+from tests.support.conversation import GREETINGS, RESPONSE_KEYS, Conversation
 
 pytestmark = pytest.mark.stack
 

@@ -5,7 +5,7 @@ the action server, with the real Twilio client talking to the stand-in.
 States: the bot answers; queued for a person; with a counsellor; inside the booking form;
 inside the country question of an emergency (her number tells no country). Triggers: an
 emergency, a request for a person, an SMS keyword (HELP), a photo, an opt-out (STOP). The
-languages rotate across the states. A crash mid-turn is ``tests/test_handoff_safety.py``.
+languages rotate across the states. A crash mid-turn is ``tests/db/test_handoff_safety.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from bot.channels.sandbox import Sandbox, post
 from bot.handoff import messages as m
 from bot.i18n import Translator
 from bot.safety import numbers_line
-from tests.stack.test_booking_conversation import schedule  # noqa: F401 - the sessions fixture
-from tests.stack.test_handoff_e2e import LUCIA, SOFIA, db, folded, handoff_of, owner, sms, wait_for
+from tests.support.handoff import LUCIA, SOFIA, db, folded, handoff_of, owner, sms, wait_for
 
 pytestmark = pytest.mark.stack
 

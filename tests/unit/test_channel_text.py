@@ -118,6 +118,19 @@ def test_private_text_voice_photo_and_commands() -> None:
     assert start and start.payload == "/greet"
 
 
+def test_words_after_a_command_are_her_message() -> None:
+    """"/aide je veux mourir": the words reach the turn (and the safety check); a command
+    alone stays a command; /start's words are a deep-link code, not a message."""
+    cry = inbound_from_update(_update({"chat": PRIVATE, "text": "/aide je veux mourir"}))
+    assert cry and (cry.kind, cry.text, cry.payload) == ("text", "je veux mourir", None)
+    language = inbound_from_update(_update({"chat": PRIVATE, "text": "/idioma  espanol "}))
+    assert language and (language.kind, language.text) == ("text", "espanol")
+    alone = inbound_from_update(_update({"chat": PRIVATE, "text": "/aide"}))
+    assert alone and (alone.kind, alone.payload) == ("command", "/help")
+    deep_link = inbound_from_update(_update({"chat": PRIVATE, "text": "/start campagne42"}))
+    assert deep_link and (deep_link.kind, deep_link.payload) == ("command", "/greet")
+
+
 def test_groups_edits_and_foreign_callbacks_are_not_for_the_assistant() -> None:
     group = {"id": -100, "type": "supergroup", "title": "staff"}
     assert inbound_from_update(_update({"chat": group, "text": "salut"})) is None

@@ -44,7 +44,7 @@ def upgrade() -> None:
         op.create_index(
             op.f("ix_safety_alerts_conversation_id"), "safety_alerts", ["conversation_id"]
         )
-    # bot.channels.store
+    # bot.channels (contacts, messages, deliveries, buttons)
     if "contacts" not in existing:
         op.create_table(
             "contacts",
