@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import request_handoff
 from bot import menu, safety
-from bot.channels.store import remember_country
+from bot.channels.contacts import remember_country
 from bot.countries import PROGRAMME
 from bot.db.database import engine_from_env
 from bot.i18n import Translator

@@ -26,8 +26,9 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.response import HTTPResponse
 
 from bot import LANGUAGES
+from bot.channels.contacts import ContactView
 from bot.channels.outbound import Button, Outbox
-from bot.channels.store import ChannelStore, ContactView
+from bot.channels.store import ChannelStore
 from bot.countries import default_language
 from bot.db.base import utcnow
 from bot.i18n import N_, Translator

@@ -22,8 +22,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.base import ProviderInput
+from bot.channels.contacts import ContactView
 from bot.channels.inbound import Inbound, server_timing
-from bot.channels.store import ChannelStore, ContactView
+from bot.channels.store import ChannelStore
 from bot.channels.text import numbered
 
 CHANNEL = "local"

@@ -21,7 +21,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from bot.channels.clients import telegram_bot, twilio_client
-from bot.channels.store import ChannelStore, ContactView
+from bot.channels.contacts import ContactView
+from bot.channels.store import ChannelStore
 from bot.channels.text import numbered, sms_fits, split_text, telegram_fits
 from bot.gsm7 import encode
 from bot.settings import ChannelSettings

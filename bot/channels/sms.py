@@ -28,9 +28,9 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
 from bot.channels.base import ProviderInput
+from bot.channels.contacts import ContactView
 from bot.channels.inbound import Inbound, server_timing
 from bot.channels.optout import HELP_WORDS, START_WORDS, STOP_WORDS, keyword
-from bot.channels.store import ContactView
 from bot.countries import country_of_phone
 from bot.i18n import N_, Translator
 

@@ -16,12 +16,9 @@ message text.
 from __future__ import annotations
 
 from bot.channels.buttons import Buttons
-from bot.channels.contacts import Contacts, ContactView, remember_country
+from bot.channels.contacts import Contacts
 from bot.channels.deliveries import Deliveries
 from bot.channels.messages import MessageLog
-
-# ContactView and remember_country are what callers of this module also import from it.
-__all__ = ["ChannelStore", "ContactView", "remember_country"]
 
 
 class ChannelStore(Contacts, MessageLog, Deliveries, Buttons):

@@ -36,9 +36,10 @@ from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from bot import menu
+from bot.channels.contacts import ContactView
 from bot.channels.inbound import Inbound
 from bot.channels.outbound import Button, Outbox
-from bot.channels.store import ChannelStore, ContactView
+from bot.channels.store import ChannelStore
 from bot.countries import PROGRAMME, zone
 from bot.handoff import messages as m
 from bot.handoff.console import TelegramConsole, quoted

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.channels.contacts import ContactView
 from bot.channels.optout import HELP_WORDS, START_WORDS, STOP_WORDS, keyword
-from bot.channels.store import ContactView
 from bot.handoff import messages as m
 from bot.handoff.console import Command, parse_text_command, parse_topic_message, split_notes
 from bot.handoff.models import Handoff

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.channels.contacts import ContactView
 from bot.channels.inbound import ContactOutput, Inbound, TurnRunner
-from bot.channels.store import ContactView
 from bot.handoff import messages as m
 from bot.handoff.relay import RELAY_BURST, RELAY_EVERY, RELAY_MAX_CHARS
 from bot.handoff.service import MAX_RELAY_ATTEMPTS

@@ -217,7 +217,8 @@ def test_a_slash_before_danger_words_still_gets_the_emergency_answer(
     number = "+336" + str(uuid.uuid4().int)[:8]  # France: French, whatever she writes
     post_sms(stack, sms_params(number, "/greet je veux mourir"))
     replies = wait_for(lambda: sms_to(standins, number), 1)
-    assert replies[0] == sms_text("fr", "emergency.suicide")
+    first_sentences = sms_text("fr", "emergency.suicide").split(". ")[:3]
+    assert replies[0].startswith(". ".join(first_sentences))
 
 
 def test_twilio_21610_marks_the_contact_opted_out(

@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 
 from bot import PROJECT_ROOT
 from bot.channels.clients import close_twilio_client
+from bot.channels.contacts import ContactView
 from bot.channels.inbound import Inbound
 from bot.channels.outbound import Outbox, SmsSender, TelegramSender
-from bot.channels.store import ChannelStore, ContactView
+from bot.channels.store import ChannelStore
 from bot.handoff.console import TelegramConsole
 from bot.handoff.registry import Registry
 from bot.handoff.relay import Relay
