@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
+from bot.db.transactions import session_factory
 from bot.i18n import Translator
 from bot.nlu.normalise import normalise
 from bot.safety.models import SafetyAlert
@@ -133,7 +133,7 @@ def record_alert(
 
     Logged without the conversation id or any message text.
     """
-    with Session(engine, future=True) as session, session.begin():
+    with session_factory(engine).begin() as session:
         alert = SafetyAlert(
             conversation_id=conversation_id, category=category, language=language,
             country=country,
