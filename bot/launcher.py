@@ -80,7 +80,7 @@ class LocalStack:
             TF_CPP_MIN_LOG_LEVEL="2",
             PYTHONUNBUFFERED="1",
             SANIC_HOST=self.settings.host,  # the action server listens on loopback only
-            VAR_DIR=str(self.settings.var_dir.resolve()),  # our database (bot.storage)
+            VAR_DIR=str(self.settings.var_dir.resolve()),  # our database (bot.db.database)
             # The terminal chat and the local counsellor console (bot/channels/local.py).
             LOCAL_CHANNEL="1",
         )

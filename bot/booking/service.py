@@ -80,8 +80,8 @@ T = TypeVar("T")
 
 
 class BookingService(Transactional):
-    """Books, cancels, moves, and imports the schedule. Tables must exist (``make_engine``
-    creates them once ``bot.booking.models`` and ``bot.booking.notices`` are imported)."""
+    """Books, cancels, moves, and imports the schedule. Its tables come from the migrations,
+    which every engine runs (:func:`bot.db.database.make_engine`)."""
 
     def __init__(
         self,

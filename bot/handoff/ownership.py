@@ -114,8 +114,8 @@ class Change:
 
 
 class Ownership(Transactional):
-    """The one place where owners change. Tables must exist (``bot.db.database.make_engine``
-    creates them once this module is imported)."""
+    """The one place where owners change. Its tables come from the migrations, which every
+    engine runs (:func:`bot.db.database.make_engine`)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         super().__init__(engine)

@@ -52,8 +52,8 @@ class CounsellorRecord(Base):
 
 
 class Registry(Transactional):
-    """The counsellors table. It must exist (``bot.db.database.make_engine`` creates it once this
-    module is imported). Reads are small: the whole table is a few dozen rows."""
+    """The counsellors table (made by the migrations, which every engine runs). Reads are
+    small: the whole table is a few dozen rows."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         super().__init__(engine)
