@@ -4,9 +4,7 @@ waitlist, her bookings, and cancelling one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,11 +29,9 @@ from bot.i18n import Translator
 from tests.support.actions import (
     SENDER,
     Workshops,
-    app_database,
     change,
     followups,
     in_days,
-    load_domain,
     make_tracker,
     responses,
     rows,
@@ -45,17 +41,6 @@ from tests.support.actions import (
 
 SESSION, CONFIRM, CANCEL = "booking_session", "booking_confirm", "cancel_choice"
 OFFER, TRIES = "booking_offer", "booking_tries"
-
-
-@pytest.fixture(scope="module")
-def domain() -> dict[str, Any]:
-    return load_domain()
-
-
-@pytest.fixture()
-def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
-    with app_database(monkeypatch, tmp_path) as made:
-        yield made
 
 
 @pytest.fixture()

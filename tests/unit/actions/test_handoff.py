@@ -4,9 +4,7 @@ says so instead."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,15 +14,9 @@ from actions.handoff import ActionRequestCounsellor
 from bot.db.base import utcnow
 from bot.handoff.registry import Registry
 from bot.handoff.registry_file import Counsellor
-from tests.support.actions import app_database, kinds, make_tracker, rows, run_action
+from tests.support.actions import kinds, make_tracker, rows, run_action
 
 ALWAYS = {"timezone": "Africa/Bamako", "hours": "always"}
-
-
-@pytest.fixture()
-def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
-    with app_database(monkeypatch, tmp_path) as made:
-        yield made
 
 
 def counsellor(engine: Engine, languages: tuple[str, ...], **fields: str) -> None:

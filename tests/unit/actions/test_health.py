@@ -9,12 +9,7 @@ import pytest
 
 from actions.health import ActionHealthAnswer, ActionMore
 from bot.i18n import Translator
-from tests.support.actions import load_domain, make_tracker, responses, run_action, slots_set
-
-
-@pytest.fixture(scope="module")
-def domain() -> dict[str, Any]:
-    return load_domain()
+from tests.support.actions import make_tracker, responses, run_action, slots_set
 
 
 def selector(*keys: str, name: str = "default") -> dict[str, Any]:

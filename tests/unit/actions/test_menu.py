@@ -5,8 +5,6 @@ she was shown, or offers a counsellor after the second miss in a row."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,6 @@ from bot.i18n import Translator
 from tests.support.actions import (
     SENDER,
     Workshops,
-    app_database,
     followups,
     in_days,
     kinds,
@@ -39,12 +36,6 @@ from tests.support.actions import (
 
 MAIN_LABELS = ["menu.health", "menu.workshops", "menu.counsellor", "menu.language"]
 LANGUAGE_SET = {"language_candidate": None, "language_streak": 0.0, "menu": None}
-
-
-@pytest.fixture()
-def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
-    with app_database(monkeypatch, tmp_path) as made:
-        yield made
 
 
 def payload(button: dict[str, str]) -> dict[str, str]:

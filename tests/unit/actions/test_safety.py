@@ -5,8 +5,6 @@ her country, a form asks it and reads any answer."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,11 +22,9 @@ from bot.handoff.registry_file import Counsellor
 from bot.i18n import Translator
 from tests.support.actions import (
     SENDER,
-    app_database,
     followups,
     insert,
     kinds,
-    load_domain,
     make_tracker,
     responses,
     rows,
@@ -48,17 +44,6 @@ FRANCE = {
     "general": ("utter_emergency_general", ["15", "112", "17"]),
 }
 PERU = {"suicide": ["106", "113"], "violence": ["100"], "general": ["106", "100", "113"]}
-
-
-@pytest.fixture(scope="module")
-def domain() -> dict[str, Any]:
-    return load_domain()
-
-
-@pytest.fixture()
-def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Engine]:
-    with app_database(monkeypatch, tmp_path) as made:
-        yield made
 
 
 def numbers(message: dict[str, Any]) -> list[str]:
