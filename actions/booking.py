@@ -276,8 +276,13 @@ def _named(
 async def _cancel(
     dispatcher: CollectingDispatcher, tracker: Tracker, reference: str
 ) -> list[EventType]:
+    """Cancel her booking ``reference``; if it was cancelled, or its session began, meanwhile:
+    her bookings as they are now."""
     language = _language(tracker)
-    cancelled, _ = await asyncio.to_thread(_booking().cancel, reference, tracker.sender_id)
+    try:
+        cancelled, _ = await asyncio.to_thread(_booking().cancel, reference, tracker.sender_id)
+    except BookingError:
+        return [FollowupAction("action_my_bookings")]
     values = {**_values(cancelled.session, language), "reference": cancelled.reference}
     dispatcher.utter_message(response="utter_booking_cancelled", **values)
     return [SlotSet(menu.MENU_SLOT, None)]
@@ -340,7 +345,4 @@ class ActionCancelSubmit(Action):
         reset = [SlotSet(CANCEL, None), SlotSet(TRIES, 0.0)]
         if not reference or reference == GAVE_UP:
             return [*reset, *show_menu(dispatcher, tracker, "main")]
-        try:
-            return [*reset, *await _cancel(dispatcher, tracker, reference)]
-        except BookingError:  # cancelled or begun meanwhile: her bookings as they are now
-            return [*reset, FollowupAction("action_my_bookings")]
+        return [*reset, *await _cancel(dispatcher, tracker, reference)]

@@ -24,6 +24,8 @@ from actions.booking import (
     ValidateBookingForm,
     ValidateCancelForm,
 )
+from bot.booking.errors import SessionClosed
+from bot.booking.service import BookingService
 from bot.db.base import utcnow
 from bot.i18n import Translator
 from tests.support.actions import (
@@ -513,3 +515,20 @@ def test_a_booking_cancelled_meanwhile_shows_her_bookings_as_they_are(
                                         make_tracker(slots={CANCEL: reference}))  # fmt: skip
         assert dispatcher.messages == []
         assert followups(events) == ["action_my_bookings"]
+
+
+def test_cancel_raced_by_staff_shows_her_bookings_as_they_are(
+    world: Workshops, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"ANNULER" while staff cancel the session (or it begins) between the reading and the
+    cancellation: no crash, no error text, her bookings as they are now."""
+
+    def raced(self: BookingService, reference: str, participant: str) -> Any:
+        raise SessionClosed("the session has started or is cancelled")
+
+    mine = book(world.session())
+    monkeypatch.setattr(BookingService, "cancel", raced)
+    dispatcher, events = run_action(ActionCancelBooking(), make_tracker(text="ANNULER"))
+    assert dispatcher.messages == []
+    assert followups(events) == ["action_my_bookings"]
+    assert status(engine, mine) == "booked"
