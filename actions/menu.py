@@ -40,14 +40,23 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+# What the assistant says when it did not understand: a turn that ended with one of these
+# was a miss, whatever the classifier's intent (a written menu answer is understood even as
+# nlu_fallback; Rasa's core fallback misses with any intent).
+MISSED = frozenset({"utter_fallback", "utter_fallback_counsellor"})
+
+
 def failed_twice(tracker: Tracker) -> bool:
     """The message before this one was not understood either (the second miss in a row
-    offers a counsellor)."""
-    users = [e for e in tracker.events if e.get("event") == "user"]
+    offers a counsellor): the assistant's answer to it was a "not understood"."""
+    users = [i for i, event in enumerate(tracker.events) if event.get("event") == "user"]
     if len(users) < 2:
         return False
-    intent = ((users[-2].get("parse_data") or {}).get("intent") or {}).get("name")
-    return intent == "nlu_fallback"
+    answered = tracker.events[users[-2] + 1 : users[-1]]
+    return any(
+        event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") in MISSED
+        for event in answered
+    )
 
 
 class ShowMenu:

@@ -226,10 +226,18 @@ def test_a_first_miss_gets_the_main_menu() -> None:
     assert kinds(events)[-1] == "followup"
 
 
+def answered(text: str, intent: str, response: str) -> tuple[dict[str, Any], ...]:
+    """A past turn: her message (classified as ``intent``) and the assistant's answer."""
+    return (
+        user_event(text, parse_data={"intent": {"name": intent}}),
+        {"event": "bot", "text": "...", "metadata": {"utter_action": response}},
+    )
+
+
 def test_the_second_miss_in_a_row_offers_a_person() -> None:
     """Two messages in a row not understood: the menu offering a counsellor."""
-    before = user_event("blabla", parse_data={"intent": {"name": "nlu_fallback"}})
-    sent, events = fallback("qsdfgh", shown="main", history=(before,))
+    before = answered("blabla", "nlu_fallback", "utter_fallback")
+    sent, events = fallback("qsdfgh", shown="main", history=before)
     assert sent == ["utter_fallback_counsellor"]
     assert slots_set(events) == {"menu": "not_understood"}
     assert followups(events) == ["action_listen"]
@@ -237,9 +245,25 @@ def test_the_second_miss_in_a_row_offers_a_person() -> None:
 
 def test_a_miss_after_an_understood_message_is_only_a_first_miss() -> None:
     """The message before was understood: no counsellor offer yet."""
-    before = user_event("bonjour", parse_data={"intent": {"name": "greet"}})
-    sent, _ = fallback("qsdfgh", shown="main", history=(before,))
+    before = answered("bonjour", "greet", "utter_greet")
+    sent, _ = fallback("qsdfgh", shown="main", history=before)
     assert sent == ["utter_fallback"]
+
+
+def test_a_written_menu_answer_was_understood_even_as_nlu_fallback() -> None:
+    """"espagnol" (nlu_fallback, read as the language menu's answer) then one unclear
+    message: only a first miss, no counsellor offer yet."""
+    before = answered("espagnol", "nlu_fallback", "utter_language_changed")
+    sent, _ = fallback("qsdfgh", shown="main", history=before)
+    assert sent == ["utter_fallback"]
+
+
+def test_a_miss_of_rasas_core_fallback_counts_too() -> None:
+    """A message no rule answered (Rasa's core fallback, with a confident intent) was not
+    understood either: the next miss offers a person."""
+    before = answered("si", "affirm", "utter_fallback")
+    sent, _ = fallback("qsdfgh", shown="main", history=before)
+    assert sent == ["utter_fallback_counsellor"]
 
 
 def test_a_miss_on_the_counsellor_offer_offers_it_again() -> None:
