@@ -15,14 +15,16 @@ import logging
 import sys
 from typing import Any
 
-from bot import LANGUAGES, PROJECT_ROOT
+from bot import LANGUAGES, PROJECT_ROOT, migrations
 from bot import evaluation as ev
 from bot.booking.cli import add_commands as add_booking_commands
 from bot.channels import bench as channel_bench
 from bot.channels.phone import phone_chat
 from bot.channels.polling import PollingError, poll
 from bot.channels.report import LIMIT, catalog_costs, report_lines
+from bot.channels.webhook_cli import add_commands as add_telegram_commands
 from bot.chat import COUNSELLOR_BANNER, chat
+from bot.db.database import database_url, make_engine
 from bot.handoff import bench as handoff_bench
 from bot.handoff.registry_cli import add_commands as add_registry_commands
 from bot.handoff.supervision import add_commands as add_handoff_commands
@@ -31,6 +33,7 @@ from bot.launcher import LocalStack, StackError
 from bot.nlu.normalise import normalise
 from bot.safety import bench as safety_bench
 from bot.safety import load_lexicon
+from bot.server.supervisor import serve
 from bot.settings import StackSettings, load_dotenv, settings_from_env
 from bot.training import ensure_model
 from bot.validate import validate
@@ -67,6 +70,19 @@ def _chat(args: argparse.Namespace, settings: StackSettings) -> int:
 def _counsellor(args: argparse.Namespace, settings: StackSettings) -> int:
     # Talks to the stack `make run` started, as the registry's local counsellor.
     chat(LocalStack(settings), sender=args.address, banner=COUNSELLOR_BANNER)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: StackSettings) -> int:
+    full = settings_from_env()
+    instances = args.instances or full.serve.instances
+    return serve(full, instances, process=args.process, index=args.instance)
+
+
+def _db_upgrade(args: argparse.Namespace, settings: StackSettings) -> int:
+    engine = make_engine(database_url(settings_from_env()))  # upgrades to the newest revision
+    engine.dispose()
+    print(f"Database at the newest revision ({migrations.head()}).")
     return 0
 
 
@@ -259,6 +275,20 @@ def main(argv: list[str] | None = None) -> int:
     add_registry_commands(commands)
     add_booking_commands(commands)
     add_handoff_commands(commands)
+    add_telegram_commands(commands)
+    serve_parser = commands.add_parser(
+        "serve", help="production: the action server and the Rasa instances, from .env"
+    )
+    serve_parser.add_argument("--instances", type=int, help="Rasa processes on this host "
+                              "(default INSTANCES, 1), on RASA_PORT, RASA_PORT+1...")
+    serve_parser.add_argument("--process", choices=("actions", "rasa"),
+                              help="run only this process (one systemd unit per process)")
+    serve_parser.add_argument("--instance", type=int, default=0,
+                              help="with --process rasa: which one (port RASA_PORT+N)")
+    serve_parser.set_defaults(func=_serve)
+    db = commands.add_parser("db", help="our database").add_subparsers(dest="db", required=True)
+    db.add_parser("upgrade", help="apply the migrations (make serve does it too)"
+                  ).set_defaults(func=_db_upgrade)
     commands.add_parser("validate", help="rasa data validate, strict").set_defaults(
         func=_validate
     )

@@ -55,14 +55,15 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 30.0) ->
     return json.loads(payload) if payload else None
 
 
-def _port_in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
 
 
 class LocalStack:
-    """Starts the action server and ``rasa run`` on ``settings``; stops them on exit."""
+    """Starts the action server and the Rasa server (:mod:`bot.server`, local mode) on
+    ``settings``; stops them on exit."""
 
     def __init__(self, settings: StackSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
@@ -72,7 +73,7 @@ class LocalStack:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            ACTION_ENDPOINT_URL=self.settings.action_url,
+            ACTION_PORT=str(self.settings.action_port),
             TRACKER_DB=str(self.settings.tracker_db.resolve()),
             LOCALES_DIR=os.environ.get("LOCALES_DIR", str(PROJECT_ROOT / "locales")),
             # Rasa's telemetry would try to reach the internet.
@@ -89,14 +90,14 @@ class LocalStack:
         env.update(self._extra_env)
         return env
 
-    def _start(self, name: str, command: list[str]) -> None:
+    def _start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log_dir = self.settings.var_dir / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=self._env(),
+            env={**self._env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -125,13 +126,12 @@ class LocalStack:
         if not s.model.is_file():
             raise StackError(f"No model at {s.model}: run `make train`.")
         for port in (s.rasa_port, s.action_port):
-            if _port_in_use(s.host, port):
+            if port_in_use(s.host, port):
                 raise StackError(
                     f"Port {port} on {s.host} is taken; stop what uses it or set "
                     "RASA_PORT / ACTION_PORT."
                 )
         s.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-        bin_dir = Path(sys.executable).parent
         deadline = time.monotonic() + READY_TIMEOUT_S
         self._start(
             "actions",
@@ -140,9 +140,8 @@ class LocalStack:
         )
         self._start(
             "rasa",
-            [str(bin_dir / "rasa"), "run", "--enable-api", "--interface", s.host,
-             "--port", str(s.rasa_port), "--model", str(s.model),
-             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+            [sys.executable, "-m", "bot.server", "--mode", "local", "--port", str(s.rasa_port),
+             "--model", str(s.model)],
         )
         try:
             self._wait("actions", f"http://{s.host}:{s.action_port}/health", deadline)
@@ -152,14 +151,14 @@ class LocalStack:
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop both servers: SIGTERM, then SIGKILL after ten seconds."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the servers: SIGTERM, then SIGKILL after ``timeout`` seconds."""
         for _, process, _ in self._processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         for _, process, log in self._processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

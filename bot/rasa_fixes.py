@@ -97,6 +97,14 @@ RASA_INTERNALS: tuple[RasaInternal, ...] = (
         "test_tracker_writes_under_the_lock_wait_for_the_turn",
     ),
     RasaInternal(
+        "Agent.lock_store.delete_lock(conversation_id): frees a conversation's ticket lock, "
+        "also one a killed process held (Redis lock store)",
+        "bot/channels/inbound.py (TurnRunner._free_rasa_lock)",
+        "The conversation an instance takes over from a dead one is not held up to the "
+        "lock's lifetime (60 s) by the dead turn's lock.",
+        "test_a_dead_turns_rasa_lock_is_freed_when_its_conversation_is_taken_over",
+    ),
+    RasaInternal(
         "Agent.tracker_store (FailSafeTrackerStore): get_or_create_tracker(sender_id), "
         "tracker.update(event), save(tracker) appends only the new events (SQL store), "
         "retrieve(sender_id); MessageProcessor.handle_message saves before it returns",

@@ -17,6 +17,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from rasa.core.channels.channel import OutputChannel
@@ -25,11 +26,13 @@ from sqlalchemy.engine import Engine
 from bot import booking, handoff
 from bot.booking.sender import NoticeSender
 from bot.channels.inbound import TurnLoop, TurnRunner
+from bot.channels.leases import Leases, default_holder
 from bot.channels.local import LocalInput, LocalSender
 from bot.channels.outbound import TWILIO_UNSUBSCRIBED, Outbox, Sender, SmsSender, TelegramSender
 from bot.channels.sms import SmsInput
 from bot.channels.store import ChannelStore
 from bot.channels.telegram import TelegramInput
+from bot.db.base import utcnow
 from bot.db.database import database_url, engine_from_env
 from bot.handoff.console import TelegramConsole
 from bot.handoff.registry import Registry
@@ -43,6 +46,10 @@ if TYPE_CHECKING:  # the agent's module loads the whole of Rasa core
     from rasa.core.agent import Agent
 
 logger = logging.getLogger(__name__)
+
+# A message stored and not yet under a lease is left this long to the instance that stored
+# it (it takes the lease within milliseconds) before another instance runs it.
+ORPHAN_GRACE = timedelta(seconds=5)
 
 
 def keywords() -> dict[str, str]:
@@ -65,8 +72,10 @@ class Runtime:
     notices: NoticeSender
     keywords: Mapping[str, str]
     turns: TurnLoop
+    leases: Leases
     runners: dict[str, TurnRunner] = field(default_factory=dict)
     agent: Agent | None = None  # Rasa's agent, once the server has started
+    _recovery: asyncio.Task[None] | None = None
 
     @property
     def staff_chat_id(self) -> int | None:
@@ -77,7 +86,7 @@ class Runtime:
         if channel not in self.runners:
             self.runners[channel] = TurnRunner(
                 channel, self.settings, self.store, self.outbox, output, turns=self.turns,
-                gate=self.gate, keywords=self.keywords,
+                gate=self.gate, keywords=self.keywords, leases=self.leases,
             )  # fmt: skip
         return self.runners[channel]
 
@@ -89,6 +98,40 @@ class Runtime:
             self.agent = agent
         self.gate.start()
         self.notices.start()
+        if self._recovery is None:
+            self._recovery = asyncio.create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """This instance's heartbeat and recovery, forever: first give back what a previous
+        life of this instance held (nothing of this process runs yet), then, every third of
+        a lease, renew this instance's leases and run the conversations nobody runs (their
+        instance died; its leases ran out)."""
+        every = max(self.leases.ttl.total_seconds() / 3, 0.5)
+        released = await asyncio.to_thread(self.leases.release_all)
+        if released:
+            logger.info("%d conversation(s) of this instance's previous run taken back.",
+                        released)  # fmt: skip
+        while True:
+            try:
+                await asyncio.to_thread(self.leases.renew)
+                before = utcnow() - ORPHAN_GRACE
+                for runner in list(self.runners.values()):
+                    await runner.recover(before, wait=False)
+            except Exception as error:  # the database away: the next round tries again
+                logger.error("Recovery: %s; retrying.", type(error).__name__)
+            await asyncio.sleep(every)
+
+    async def stop(self) -> None:
+        """At shutdown: no more recovery, the running turns finished, this instance's
+        conversations given back (another instance takes them at once)."""
+        if self._recovery is not None:
+            self._recovery.cancel()
+        for runner in self.runners.values():
+            runner.stopping = True
+        await self.drain()
+        self.gate.stop()
+        self.notices.stop()
+        await asyncio.to_thread(self.leases.release_all)
 
     async def record_sms_status(self, sid: str, status: str, error_code: str | None) -> None:
         """A Twilio delivery report; 21610 means the number opted out at the carrier."""
@@ -138,6 +181,7 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     }  # fmt: skip
     outbox = Outbox(store, senders)
     turns = TurnLoop()
+    leases = Leases(engine, settings.serve.instance_id or default_holder(), settings.serve.lease)
     runtime: Runtime | None = None
 
     def agent() -> Agent | None:
@@ -147,7 +191,7 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     gate = build_relay(engine, settings.handoff, channels, store, outbox, telegram, history)
     runtime = Runtime(
         channels, settings.handoff, store, outbox, gate, NoticeSender(engine, store, outbox),
-        keywords(), turns,
+        keywords(), turns, leases,
     )  # fmt: skip
     return runtime
 

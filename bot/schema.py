@@ -20,6 +20,7 @@ import bot.booking.notices
 import bot.channels.buttons
 import bot.channels.contacts
 import bot.channels.deliveries
+import bot.channels.leases
 import bot.channels.messages
 import bot.handoff.models
 import bot.handoff.ownership

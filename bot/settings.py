@@ -187,6 +187,32 @@ class BookingSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """Production mode (``python -m bot serve``) and running several instances."""
+
+    host: str = "127.0.0.1"  # where the Rasa servers listen: behind a reverse proxy
+    api_token: str = ""  # the Rasa HTTP API in serve mode: off when empty
+    tracker_store_url: str = ""  # empty: the SQLite file TRACKER_DB
+    lock_store_url: str = ""  # empty: in memory (one instance only); redis://... to scale out
+    instances: int = 1  # Rasa server processes `python -m bot serve` starts on this host
+    instance_id: str = ""  # empty: this host's name and the instance number
+    lease: timedelta = timedelta(seconds=30)  # a conversation an instance holds, renewed
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            host=env.get("HOST") or cls.host,
+            api_token=env.get("RASA_API_TOKEN", ""),
+            tracker_store_url=env.get("TRACKER_STORE_URL", ""),
+            lock_store_url=env.get("LOCK_STORE_URL", ""),
+            instances=int(env.get("INSTANCES") or cls.instances),
+            instance_id=env.get("INSTANCE_ID", ""),
+            lease=timedelta(seconds=float(env.get("CONVERSATION_LEASE_S") or 30)),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of them: what :func:`settings_from_env` returns."""
 
@@ -196,6 +222,7 @@ class Settings:
     channels: ChannelSettings = field(default_factory=ChannelSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     booking: BookingSettings = field(default_factory=BookingSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -207,12 +234,18 @@ class Settings:
             channels=ChannelSettings.from_env(env),
             handoff=HandoffSettings.from_env(env),
             booking=BookingSettings.from_env(env),
+            serve=ServeSettings.from_env(env),
         )
 
     @property
     def sqlite_file(self) -> Path:
         """The embedded database, when ``DATABASE_URL`` is not set."""
         return self.stack.var_dir / "app.db"
+
+    @property
+    def tracker_store_url(self) -> str:
+        """Rasa's tracker store: ``TRACKER_STORE_URL``, else the SQLite file ``TRACKER_DB``."""
+        return self.serve.tracker_store_url or f"sqlite:///{self.stack.tracker_db.resolve()}"
 
 
 @functools.cache

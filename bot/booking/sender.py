@@ -131,6 +131,12 @@ class NoticeSender(Transactional):
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
 
+    def stop(self) -> None:
+        """At shutdown (a notice it had taken is sent elsewhere when its lease runs out)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     async def _loop(self) -> None:
         """Forever: an error (the database away) is logged and the next poll tries again."""
         while True:

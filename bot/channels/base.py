@@ -8,16 +8,16 @@ A channel never builds its services nor imports a feature: the composition root
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from rasa.core.channels.channel import InputChannel, OutputChannel
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rasa_fixes
-from bot.channels.inbound import ContactOutput, Gate, TurnRunner
+from bot.channels.inbound import ContactOutput, Gate, KeywordHandler, TurnRunner
 from bot.channels.outbound import Outbox
 from bot.channels.store import ChannelStore
 from bot.settings import ChannelSettings
@@ -92,15 +92,21 @@ class ProviderInput(InputChannel):  # type: ignore[misc]  # Rasa has no type inf
     def get_output_channel(self) -> ContactOutput:
         return ContactOutput(self.channel, self.runtime.outbox)
 
-    def new_blueprint(self) -> Blueprint:
-        """The blueprint with the health route and the recovery at server start."""
+    def new_blueprint(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        keyword: KeywordHandler | None = None,
+    ) -> Blueprint:
+        """The blueprint with the health route, and at server start the channel's turn
+        runner bound (it also runs what another instance stored) and recovery started."""
         hook = Blueprint(f"{self.channel}_webhook", __name__)
 
         @hook.listener("after_server_start")  # type: ignore[misc]  # sanic 21's decorator types
-        async def recover(app: Any, loop: Any) -> None:
+        async def start(app: Any, loop: Any) -> None:
             if self.ready:
-                self.runtime.started(getattr(app.ctx, "agent", None))
-                self.runner().start_recovery()
+                agent = getattr(app.ctx, "agent", None)
+                self.runner().bind(on_new_message, agent, keyword)
+                self.runtime.started(agent)
 
         @hook.route("/", methods=["GET"])  # type: ignore[misc]  # sanic 21's decorator types
         async def health(request: Request) -> HTTPResponse:

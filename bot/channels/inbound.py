@@ -11,6 +11,7 @@ an apology in her language, a flood is stored and answered once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -19,19 +20,23 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.response import HTTPResponse
 
 from bot import LANGUAGES
 from bot.channels.contacts import ContactView
+from bot.channels.leases import Leases, default_holder
+from bot.channels.messages import InboundMessage
 from bot.channels.outbound import Button, Outbox
+from bot.channels.rows import as_utc
 from bot.channels.store import ChannelStore
 from bot.countries import default_language
 from bot.db.base import utcnow
 from bot.i18n import N_, Translator
+from bot.metrics import TURN_SECONDS, TURNS
 from bot.nlu.normalise import normalise
 from bot.settings import ChannelSettings
 
@@ -44,6 +49,9 @@ HELP_PAYLOAD = "/help"
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 SWITCH_INTERVAL_S = 0.001
+# A message stored this long ago and never started (its instance was down) is not replayed
+# out of context: it is treated as interrupted (safety check, relay, else the apology).
+STALE_AFTER = timedelta(minutes=10)
 
 APOLOGY = N_("channel.apology")
 RATE_LIMITED = N_("channel.rate_limited")
@@ -95,6 +103,28 @@ class Gate(Protocol):
 # Words a user may send alone, whatever the state, and the payload each becomes (the
 # handoff's "parler", the booking's "atelier"...): given by the composition root.
 Keywords = Mapping[str, str]
+# A channel's own words handled before the turn (SMS STOP...): True when handled.
+KeywordHandler = Callable[[ContactView, "Inbound"], Awaitable[bool]]
+
+
+class Handler(NamedTuple):
+    """What runs a channel's turns: Rasa's message handler, its agent, the channel's words."""
+
+    on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    agent: Any
+    keyword: KeywordHandler | None
+
+
+def inbound_of(row: InboundMessage, contact: ContactView) -> Inbound:
+    """A stored message as its turn needs it, whichever instance received it."""
+    details = json.loads(row.details) if row.details else {}
+    thread = details.get("thread")
+    if thread is None and row.kind == "staff":  # stored before details existed
+        tail = str(row.provider_id).rpartition(":")[2]
+        thread = int(tail) if tail.isdigit() else None
+    return Inbound(row.channel, row.provider_id, contact.address, row.kind, text=row.text,
+                   payload=details.get("payload"), country=contact.country,
+                   button=details.get("button"), thread=thread)  # fmt: skip
 
 
 class TurnLoop:
@@ -128,33 +158,52 @@ class TurnLoop:
 
 
 @dataclass
-class _Queue:
-    """The turns of one conversation: one at a time, in the order they came."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-@dataclass
 class TurnRunner:
-    """Runs the turns of one channel: ordered per conversation, bounded in number."""
+    """Runs the turns of one channel: one at a time and in arrival order per conversation,
+    across every instance (:mod:`bot.channels.leases`), bounded in number per process."""
 
     channel: str
     settings: ChannelSettings
     store: ChannelStore
     outbox: Outbox
     output: Callable[[], OutputChannel]
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     turns: TurnLoop = field(default_factory=TurnLoop)
     _ack_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="webhook-store")
     )
-    _locks: dict[str, _Queue] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
     # The counsellor handoff: asked before every turn.
     gate: Gate | None = None
     # Words that stand for a payload on their own (normalised word -> payload).
     keywords: Keywords = field(default_factory=dict)
+    # Which instance runs which conversation now; shared by the channels of a process.
+    leases: Leases | None = None
+    # Conversations this process is running, and whether a message came meanwhile.
+    _draining: dict[str, bool] = field(default_factory=dict)
+    _handler: Handler | None = None
+    # Shutting down: messages are still stored and acknowledged, their turns left to the
+    # next instance that runs the conversation (:meth:`recover`).
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        if self.leases is None:
+            self.leases = Leases(self.store.engine, default_holder())
+
+    @property
+    def _leases(self) -> Leases:
+        assert self.leases is not None  # set in __post_init__
+        return self.leases
+
+    def bind(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        agent: Any = None,
+        keyword: KeywordHandler | None = None,
+    ) -> None:
+        """What runs a turn on this channel (Rasa's handler, the agent, the channel's own
+        words): also for messages another instance stored and this one recovers."""
+        self._handler = Handler(on_new_message, agent, keyword)
 
     async def accept(
         self,
@@ -162,9 +211,10 @@ class TurnRunner:
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         agent: Any = None,
         *,
-        keyword: Callable[[ContactView, Inbound], Awaitable[bool]] | None = None,
+        keyword: KeywordHandler | None = None,
     ) -> bool:
-        """Store the message and start its turn. False when it was a redelivery."""
+        """Store the message and start its conversation's turns. False for a redelivery."""
+        self.bind(on_new_message, agent, keyword)
         # One thread hop, on threads of its own: the acknowledgement never queues behind the
         # database work of running turns (which uses the loop's default executor).
         contact, row = await asyncio.get_running_loop().run_in_executor(
@@ -173,45 +223,135 @@ class TurnRunner:
         if row is None:
             logger.info("Redelivery of a %s message ignored.", inbound.channel)
             return False
-        work = self._run(row, contact, inbound, on_new_message, agent, keyword)
-        task = asyncio.create_task(self._turn(row, contact, work, inbound.text))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if not self.stopping:
+            self.kick(contact.id)
         return True
 
     def _store(self, inbound: Inbound) -> tuple[ContactView, int | None]:
         contact = self.store.contact(inbound.channel, inbound.address, country=inbound.country)
-        row = self.store.record_inbound(
-            inbound.channel, inbound.provider_id, contact.id, inbound.kind, inbound.text
-        )
+        details = {k: v for k, v in (("payload", inbound.payload), ("button", inbound.button),
+                                     ("thread", inbound.thread)) if v is not None}  # fmt: skip
+        row = self.store.record_inbound(inbound.channel, inbound.provider_id, contact.id,
+                                        inbound.kind, inbound.text, details)  # fmt: skip
         return contact, row
 
+    def kick(self, conversation_id: str) -> None:
+        """A message of the conversation was stored: run its turns, unless this process
+        already does (then it looks again before letting go)."""
+        if conversation_id in self._draining:
+            self._draining[conversation_id] = True
+            return
+        self._draining[conversation_id] = True
+        self._keep(asyncio.create_task(self._drain(conversation_id)))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _drain(self, conversation_id: str) -> int:
+        """Run the conversation's stored messages under its lease, oldest first, until none
+        is left; how many times she got the apology for an interrupted turn."""
+        told = 0
+        try:
+            while self._draining.get(conversation_id):
+                self._draining[conversation_id] = False
+                if not await asyncio.to_thread(self._leases.acquire, conversation_id):
+                    return told  # another instance runs it and looks again before letting go
+                try:
+                    told += await self._run_queued(conversation_id, told > 0)
+                finally:
+                    await asyncio.to_thread(self._leases.release, conversation_id)
+                # Stored by an instance that could not take the lease while we held it.
+                left = await asyncio.to_thread(self._leases.queued, conversation_id)
+                if left and not self._draining[conversation_id]:
+                    self._draining[conversation_id] = True
+            return told
+        finally:
+            self._draining.pop(conversation_id, None)
+
+    async def _run_queued(self, conversation_id: str, told: bool) -> int:
+        apologies = 0
+        while rows := await asyncio.to_thread(self._leases.queued, conversation_id):
+            for row in rows:
+                if not await asyncio.to_thread(self._leases.holds, conversation_id):
+                    logger.warning("Lost the lease of %s: another instance goes on.",
+                                   conversation_id)  # fmt: skip
+                    return apologies
+                apologies += await self._one(row, told or apologies > 0)
+        return apologies
+
+    async def _one(self, row: InboundMessage, told: bool) -> int:
+        """One stored message: its turn, or, when its turn was cut off by a crash (or it
+        waited too long), what an interrupted message gets. 1 when that was the apology."""
+        contact = await asyncio.to_thread(self.store.contact_by_id, row.conversation_id)
+        if contact is None:
+            await asyncio.to_thread(self.store.set_inbound_status, row.id, "ignored")
+            return 0
+        inbound = inbound_of(row, contact)
+        if row.status == "processing":  # its turn was cut off: a crash, a kill
+            await self._free_rasa_lock(row.conversation_id)
+        received = as_utc(row.received_at)
+        fresh = row.status == "received" and received >= utcnow() - STALE_AFTER
+        if fresh and self._handler is not None:
+            await self._turn(row.id, contact, inbound, received)
+            return 0
+        return await self._interrupted(row.id, contact, inbound, told)
+
+    async def _free_rasa_lock(self, conversation_id: str) -> None:
+        """A turn cut off by a crash may have left Rasa's lock of the conversation taken
+        (in Redis, across instances): it would hold her next turn up to its lifetime (60 s).
+        Ours is the conversation's lease now, so the dead turn's lock is freed."""
+        agent = self._handler.agent if self._handler is not None else None
+        lock_store = getattr(agent, "lock_store", None)
+        if lock_store is None:
+            return
+        try:
+            await asyncio.to_thread(lock_store.delete_lock, conversation_id)
+        except Exception as error:  # its lifetime ends it anyway
+            logger.warning("Could not free Rasa's lock (%s).", type(error).__name__)
+
     async def _turn(
-        self, row: int, contact: ContactView, work: Awaitable[None], text: str | None = None
+        self, row: int, contact: ContactView, inbound: Inbound, received: datetime
     ) -> None:
-        """``work`` (:meth:`_run`) in order for the conversation, within the turn bound; a
-        crash keeps the message, passes it through the safety check, and apologises."""
+        """The turn (:meth:`_run`) within the process's bound; a crash keeps the message,
+        passes it through the safety check, and apologises."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.turn_concurrency)
-        # The lock is dropped when no turn of the conversation holds or awaits it (a released
-        # lock looks free before its next waiter has taken it: "locked()" cannot tell).
-        queue = self._locks.setdefault(contact.id, _Queue())
-        queue.users += 1
-        try:
-            async with queue.lock, self._slots:
-                try:
-                    await work
-                except Exception as error:
-                    logger.exception("Turn failed on %s (%s).", self.channel, type(error).__name__)
-                    await asyncio.to_thread(
-                        self.store.set_inbound_status, row, "failed", type(error).__name__
-                    )
-                    if not await self._safety_first(contact, text):
-                        await self._say(contact, APOLOGY)
-        finally:
-            queue.users -= 1
-            if not queue.users:
-                self._locks.pop(contact.id, None)
+        async with self._slots:
+            try:
+                outcome = await self._run(row, contact, inbound)
+            except Exception as error:
+                outcome = "failed"
+                logger.exception("Turn failed on %s (%s).", self.channel, type(error).__name__)
+                await asyncio.to_thread(
+                    self.store.set_inbound_status, row, "failed", type(error).__name__
+                )
+                if not await self._safety_first(contact, inbound.text):
+                    await self._say(contact, APOLOGY)
+        TURNS.labels(self.channel, outcome).inc()
+        TURN_SECONDS.labels(self.channel).observe((utcnow() - received).total_seconds())
+
+    async def _interrupted(
+        self, row: int, contact: ContactView, inbound: Inbound, told: bool
+    ) -> int:
+        """A message whose turn a stopped process left unfinished (or that waited longer
+        than :data:`STALE_AFTER`): never replayed out of context. A counsellor's goes to her
+        console; in a conversation a person owns it is relayed (nothing lost, the bot
+        silent); elsewhere danger signs get the emergency answer, and any other message the
+        apology, once (she writes again, in context)."""
+        routed: str | None = None
+        if self.gate is not None:
+            routed = await self.gate.console(contact, inbound)
+            if routed is None and not contact.opted_out:
+                routed = await self.gate.route(contact, inbound)
+        if routed is None and await self._safety_first(contact, inbound.text):
+            routed = "emergency"
+        await asyncio.to_thread(self.store.set_inbound_status, row, routed or "interrupted")
+        TURNS.labels(self.channel, routed or "interrupted").inc()
+        if routed is not None or told or contact.opted_out:
+            return 0
+        await self._say(contact, APOLOGY)
+        return 1
 
     async def _safety_first(self, contact: ContactView, text: str | None) -> bool:
         """A message that got no turn (a crash, a restart): danger signs in it get the
@@ -226,45 +366,40 @@ class TurnRunner:
             logger.error("Safety check after a failed turn failed (%s).", type(error).__name__)
             return False
 
-    async def _run(
-        self,
-        row: int,
-        contact: ContactView,
-        inbound: Inbound,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        agent: Any,
-        keyword: Callable[[ContactView, Inbound], Awaitable[bool]] | None,
-    ) -> None:
+    async def _status(self, row: int, status: str) -> str:
+        await asyncio.to_thread(self.store.set_inbound_status, row, status)
+        return status
+
+    async def _run(self, row: int, contact: ContactView, inbound: Inbound) -> str:
+        """The turn of one message; the status it ends with."""
+        assert self._handler is not None  # _one runs a turn only with a handler
+        on_new_message, agent, keyword = self._handler
         await asyncio.to_thread(self.store.set_inbound_status, row, "processing")
         if self.gate is not None:
             # A counsellor's console comes before any keyword: "#12 stop" is for the user.
             handled = await self.gate.console(contact, inbound)
             if handled is not None:
-                await asyncio.to_thread(self.store.set_inbound_status, row, handled)
-                return
+                return await self._status(row, handled)
         if keyword is not None:
             if await keyword(contact, inbound):
-                await asyncio.to_thread(self.store.set_inbound_status, row, "done")
-                return
+                return await self._status(row, "done")
             fresh = await asyncio.to_thread(self.store.contact_by_id, contact.id)
             contact = fresh or contact
         if contact.opted_out:
-            await asyncio.to_thread(self.store.set_inbound_status, row, "opted_out")
-            return
+            return await self._status(row, "opted_out")
         if self.gate is not None:
             # A person owns the conversation: no bot turn. Before the channel's rate limit
             # (the handoff has its own, towards the counsellor).
             routed = await self.gate.route(contact, inbound)
             if routed is not None:
-                await asyncio.to_thread(self.store.set_inbound_status, row, routed)
-                return
+                return await self._status(row, routed)
         if await self._over_limit(contact, row):
             await asyncio.to_thread(self.store.set_inbound_status, row, "rate_limited")
             if await asyncio.to_thread(
                 self.store.claim_rate_notice, contact.id, self.settings.rate_window
             ):
                 await self._say(contact, RATE_LIMITED)
-            return
+            return "rate_limited"
         text = await self._rasa_text(contact, inbound)
         metadata = {"channel": self.channel, "kind": inbound.kind}
         if contact.country:
@@ -279,6 +414,7 @@ class TurnRunner:
             self.gate.wake()  # the turn may have opened a handoff: notify now
         if language in LANGUAGES and language != contact.language:
             await asyncio.to_thread(self.store.set_language, contact.id, language)
+        return "done"
 
     @staticmethod
     async def _rasa_turn(
@@ -336,61 +472,28 @@ class TurnRunner:
         except Exception as error:
             logger.error("Could not reach %s (%s).", contact.id, type(error).__name__)
 
-    async def recover(self, started_at: datetime) -> int:
-        """After a restart: messages a stopped process accepted but never answered. A
-        counsellor's are her console's; in a conversation a person owns they are relayed now
-        (nothing lost, the bot silent); elsewhere danger signs get the emergency answer, and
-        any other message the apology (she writes again, in context) and stays stored. How
-        many contacts were told."""
-        answered: set[str] = set()
-        if self.gate is not None:
-            answered = await self._relay_pending(self.gate, started_at)
-        ids = await asyncio.to_thread(self.store.interrupt_pending, self.channel, started_at)
-        told = 0
-        for conversation_id in ids:
-            if conversation_id in answered:
-                continue
-            contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
-            if contact is not None and not contact.opted_out:
-                await self._say(contact, APOLOGY)
-                told += 1
+    async def recover(self, received_before: datetime, *, wait: bool = True) -> int:
+        """Run the conversations of this channel that hold messages stored before
+        ``received_before`` and that no instance runs (their instance stopped before
+        answering them, or died holding them: its lease ran out). Waited for, how many
+        conversations got the apology for an interrupted turn; with ``wait=False`` (the
+        periodic sweep) they run in the background, and how many were started."""
+        ids = await asyncio.to_thread(self._leases.orphans, self.channel, received_before)
         if ids:
-            logger.info("%s: %d conversation(s) interrupted by a restart told.", self.channel, told)
-        return told
+            logger.info("%s: %d conversation(s) nobody runs, taken here.", self.channel, len(ids))
+        if not wait:
+            for conversation_id in ids:
+                self.kick(conversation_id)
+            return len(ids)
+        told = await asyncio.gather(*(self._recover(c) for c in ids))
+        return sum(told)
 
-    async def _relay_pending(self, gate: Gate, started_at: datetime) -> set[str]:
-        """The relay's part of :meth:`recover`; the conversations given an emergency answer."""
-        answered: set[str] = set()
-        rows = await asyncio.to_thread(self.store.pending, self.channel, started_at)
-        for row, conversation_id, kind, text, provider_id in rows:
-            contact = await asyncio.to_thread(self.store.contact_by_id, conversation_id)
-            if contact is None:
-                continue
-            thread = provider_id.rpartition(":")[2] if kind == "staff" else ""
-            inbound = Inbound(self.channel, provider_id, contact.address, kind, text=text,
-                              thread=int(thread) if thread.isdigit() else None)  # fmt: skip
-            routed = await gate.console(contact, inbound)
-            if routed is None and not contact.opted_out:
-                routed = await gate.route(contact, inbound)
-            if routed is None and await self._safety_first(contact, text):
-                routed = "emergency"
-                answered.add(conversation_id)
-            if routed is not None:
-                await asyncio.to_thread(self.store.set_inbound_status, row, routed)
-        return answered
-
-    def start_recovery(self) -> None:
-        """:meth:`recover` in the background, at server start (the webhook is already up)."""
-
-        async def recover() -> None:
-            try:
-                await self.recover(utcnow())
-            except Exception as error:
-                logger.error("Recovery on %s failed (%s).", self.channel, type(error).__name__)
-
-        task = asyncio.create_task(recover())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    async def _recover(self, conversation_id: str) -> int:
+        if conversation_id in self._draining:
+            self._draining[conversation_id] = True
+            return 0
+        self._draining[conversation_id] = True
+        return await self._drain(conversation_id)
 
     async def drain(self) -> None:
         """Wait for the running turns (tests, shutdown)."""

@@ -66,7 +66,7 @@ class LocalInput(ProviderInput):
         return None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = self.new_blueprint()
+        hook = self.new_blueprint(on_new_message)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

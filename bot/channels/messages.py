@@ -8,7 +8,9 @@ logs a message text.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import (
@@ -48,6 +50,8 @@ class InboundMessage(Base):
     __table_args__ = (
         UniqueConstraint("channel", "provider_id", name="uq_inbound_channel_provider"),
         Index("ix_inbound_conversation_received", "conversation_id", "received_at"),
+        # Unanswered messages are few: found by status (recovery, the queue gauge).
+        Index("ix_inbound_status", "status"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -59,6 +63,9 @@ class InboundMessage(Base):
     received_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     status = Column(String(16), nullable=False, default="received")
     error = Column(String(200))  # an exception class name, never its message
+    # What the turn needs besides the text, as JSON (a resolved payload, a button position,
+    # a forum topic): any instance may run the turn, not only the one that received it.
+    details = Column(Text)
 
 
 class OutboundMessage(Base):
@@ -90,6 +97,7 @@ class MessageLog(ChannelRows):
         conversation_id: str,
         kind: str,
         text: str | None,
+        details: Mapping[str, object] | None = None,
     ) -> int | None:
         """The new row's id, or None when the provider already delivered this message."""
         if kind not in KINDS:
@@ -102,6 +110,7 @@ class MessageLog(ChannelRows):
             text=text,
             received_at=self._now(),
             status="received",
+            details=json.dumps(details, sort_keys=True) if details else None,
         )
         try:
             with self._transaction() as session:

@@ -25,6 +25,7 @@ from bot.channels.contacts import ContactView
 from bot.channels.store import ChannelStore
 from bot.channels.text import numbered, sms_fits, split_text, telegram_fits
 from bot.gsm7 import encode
+from bot.metrics import SENDS
 from bot.settings import ChannelSettings
 
 logger = logging.getLogger(__name__)
@@ -211,5 +212,12 @@ class Outbox:
             return False
         if contact.opted_out:
             logger.info("Conversation %s opted out: nothing sent.", conversation_id)
+            SENDS.labels(contact.channel, "skipped").inc()
             return False
-        return await self.senders[contact.channel].send(contact, text, buttons)
+        try:
+            sent = await self.senders[contact.channel].send(contact, text, buttons)
+        except Exception:
+            SENDS.labels(contact.channel, "failed").inc()
+            raise
+        SENDS.labels(contact.channel, "sent" if sent else "skipped").inc()
+        return sent

@@ -112,7 +112,7 @@ class SmsInput(ProviderInput):
         return False
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = self.new_blueprint()
+        hook = self.new_blueprint(on_new_message, self._keyword)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -112,7 +112,7 @@ class TelegramInput(ProviderInput):
         return self.runtime.outbox.senders[CHANNEL]
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = self.new_blueprint()
+        hook = self.new_blueprint(on_new_message, self._unblocked)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -68,16 +68,20 @@ def make_engine(url: str) -> Engine:
 
     A file SQLite database keeps a pool of open connections: SQLAlchemy 1.4 would open and
     close one per transaction, and closing a WAL connection holds the interpreter lock
-    (py-spy: the largest cost of a webhook under load, ``make bench-channels``)."""
+    (py-spy: the largest cost of a webhook under load, ``make bench-channels``).
+
+    ``hide_parameters``: SQLAlchemy puts a statement's parameters (phone numbers, message
+    texts) in its exception messages, which end up in logs; never here."""
     sqlite_file = url.startswith("sqlite") and make_url(url).database not in (None, "", ":memory:")
     if sqlite_file:
         engine = create_engine(
             url, future=True, poolclass=QueuePool, pool_size=8, max_overflow=8,
+            hide_parameters=True,
             connect_args={"check_same_thread": False},
         )  # fmt: skip
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, future=True, pool_pre_ping=True)
+        engine = create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
     migrate(engine)
     return engine
 

@@ -488,6 +488,13 @@ class Relay:
             self._wake = asyncio.Event()
             self._worker = asyncio.create_task(self._run_timers())
 
+    def stop(self) -> None:
+        """At shutdown: the timer worker stops (a timer it had taken is retried elsewhere
+        when its lease runs out)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+
     async def _run_timers(self) -> None:
         """The worker: due timers, then left relays, then sleep until the next timer,
         a wake-up or :data:`POLL_S` (other instances schedule timers too)."""

@@ -97,7 +97,7 @@ def test_a_redelivery_is_not_a_second_turn(parts: Any) -> None:
     runner, store, _ = parts
     assert len(run(runner, sms("SM1"), sms("SM1"))) == 1
     # A new runner on the same database (a restart) still knows the message.
-    fresh = replace(runner, tasks=set(), _locks={})
+    fresh = replace(runner, tasks=set(), _draining={})
     assert run(fresh, sms("SM1")) == []
     assert statuses(store) == ["done"]
 
@@ -163,7 +163,8 @@ def test_after_a_restart_unanswered_messages_are_kept_and_their_senders_told(par
     opted_out = store.contact("sms", "+51900000002", country="PE")
     store.set_opted_out(opted_out.id, True)
     for sid, contact in (("SM1", peru), ("SM2", peru), ("SM3", opted_out)):
-        store.record_inbound("sms", sid, contact.id, "text", "hola")
+        row = store.record_inbound("sms", sid, contact.id, "text", "hola")
+        store.set_inbound_status(row, "processing")  # its turn had begun
     done = store.record_inbound("sms", "SM4", peru.id, "text", "gracias")
     store.set_inbound_status(done, "done")
 
@@ -174,25 +175,21 @@ def test_after_a_restart_unanswered_messages_are_kept_and_their_senders_told(par
 
 
 def test_a_message_arriving_as_a_turn_ends_still_waits_for_the_one_before(parts: Any) -> None:
-    """The moment a turn releases its conversation, the next waiter has not taken it yet;
-    a third message arriving then must queue behind the second, not overtake it."""
-    runner, store, _ = parts
-    contact = store.contact("sms", "+51900000001")
+    """A third message stored while the first turn ends and the second waits must queue
+    behind the second, not overtake it."""
+    runner, _, _ = parts
     order: list[str] = []
 
+    async def handler(message: UserMessage) -> None:
+        await asyncio.sleep(0.02)
+        order.append(message.text or "")
+        if message.text == "uno":  # arrives while "uno" ends and "dos" waits
+            await runner.accept(sms("SM3", "tres"), handler)
+
     async def go() -> None:
-        third: list[asyncio.Task[None]] = []
-
-        async def work(name: str) -> None:
-            await asyncio.sleep(0.02)
-            order.append(name)
-            if name == "uno":  # arrives while "uno" ends and "dos" waits
-                third.append(asyncio.create_task(runner._turn(3, contact, work("tres"))))
-
-        first = asyncio.create_task(runner._turn(1, contact, work("uno")))
-        second = asyncio.create_task(runner._turn(2, contact, work("dos")))
-        await asyncio.gather(first, second)
-        await asyncio.gather(*third)
+        await runner.accept(sms("SM1", "uno"), handler)
+        await runner.accept(sms("SM2", "dos"), handler)
+        await runner.drain()
 
     asyncio.run(go())
     assert order == ["uno", "dos", "tres"]

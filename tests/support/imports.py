@@ -23,14 +23,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "bot.evaluation", "bot.training", "bot.validate", "bot.standins",
         "bot.channels.bench", "bot.channels.sandbox", "bot.channels.phone",
         "bot.channels.polling", "bot.channels.report", "bot.handoff.bench", "bot.safety.bench",
-        "actions",
+        "bot.server", "actions",
     )),
     ("features", ("bot.handoff", "bot.booking")),
     ("services", ("bot.channels", "bot.safety", "bot.nlu.components")),
     ("language", ("bot.nlu", "bot.i18n", "bot.countries", "bot.menu")),
     ("storage", (
         "bot.db", "bot.migrations", "bot.settings", "bot.datafiles", "bot.gsm7",
-        "bot.rasa_fixes", "bot",
+        "bot.rasa_fixes", "bot.logs", "bot.metrics", "bot",
     )),
 )  # fmt: skip
 ORDER = ("storage", "language", "services", "features", "entry")

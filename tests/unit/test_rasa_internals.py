@@ -14,6 +14,7 @@ import functools
 import inspect
 import re
 import sys
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -354,6 +355,24 @@ def test_tracker_writes_under_the_lock_wait_for_the_turn() -> None:
         return [e.text for e in tracker.events if isinstance(e, UserUttered)]
 
     assert asyncio.run(scenario()) == ["turn", "relayed"]
+
+
+def test_a_dead_turns_rasa_lock_is_freed_when_its_conversation_is_taken_over() -> None:
+    """A ticket issued to a turn that never ends (its process was killed) holds the lock;
+    delete_lock frees it at once, and the next turn takes the lock without waiting."""
+    assert _parameters(LockStore.delete_lock)[:2] == ["self", "conversation_id"]
+
+    async def scenario() -> float:
+        store = InMemoryLockStore()
+        store.issue_ticket("c1", lock_lifetime=60)  # the dead turn's ticket, never finished
+        assert store.is_someone_waiting("c1") or store.get_lock("c1") is not None
+        store.delete_lock("c1")
+        start = time.monotonic()
+        async with store.lock("c1", wait_time_in_seconds=0.05):
+            pass
+        return time.monotonic() - start
+
+    assert asyncio.run(scenario()) < 1.0
 
 
 @pytest.mark.parametrize("kind", ["memory", "sql"])

@@ -12,9 +12,11 @@ from bot import PROJECT_ROOT
 from bot.settings import Settings, settings_from_env
 
 SETTINGS_MODULE = PROJECT_ROOT / "bot" / "settings.py"
-# Reading the environment elsewhere is for these reasons only: the launcher copies it into
-# the servers' environment, training prints less on CI.
-ENVIRONMENT_READERS = {"bot/settings.py", "bot/launcher.py", "bot/training.py"}
+# Reading the environment elsewhere is for these reasons only: the launcher and the serve
+# supervisor copy it into the servers' environment, training prints less on CI.
+ENVIRONMENT_READERS = {
+    "bot/settings.py", "bot/launcher.py", "bot/server/supervisor.py", "bot/training.py",
+}  # fmt: skip
 
 
 def _read_names() -> set[str]:
