@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help run test pytest train validate lint eval eval-language bench-channels bench-handoff bench-safety counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
+.PHONY: help run serve test pytest train validate lint eval eval-language bench-channels bench-handoff bench-safety bench-compare counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -48,6 +48,9 @@ train: $(STAMP) catalogs ## train the model when it is missing or its data, doma
 run: train ## set everything up and chat with the assistant in this terminal (Ctrl-C stops all)
 	$(PY) -m bot run
 
+serve: $(STAMP) catalogs ## production: check the settings, then the action server and the Rasa instances (.env)
+	$(PY) -m bot serve
+
 counsellor: $(STAMP) catalogs ## in a second terminal beside `make run`: play the counsellor (TAKE 12, #12 text, DONE 12 resolved)
 	$(PY) -m bot counsellor
 
@@ -74,6 +77,9 @@ bench-handoff: train ## time from a request for a person to the counsellors' not
 
 bench-safety: train ## an emergency while a counsellor holds the conversation: to her numbers (p50/p95)
 	$(PY) -m bot bench-safety
+
+bench-compare: train ## stock rasa run vs serve mode (1, 2 instances): ready time, turns/s, p50/p95, RSS
+	$(PY) -m bot bench-compare
 
 sms-report: catalogs ## SMS segments of every catalog entry as the SMS channel sends it
 	$(PY) -m bot sms-report

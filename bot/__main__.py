@@ -33,6 +33,7 @@ from bot.launcher import LocalStack, StackError
 from bot.nlu.normalise import normalise
 from bot.safety import bench as safety_bench
 from bot.safety import load_lexicon
+from bot.server import bench as compare_bench
 from bot.server.supervisor import serve
 from bot.settings import StackSettings, load_dotenv, settings_from_env
 from bot.training import ensure_model
@@ -223,6 +224,11 @@ def _bench_safety(args: argparse.Namespace, settings: StackSettings) -> int:
     return 0 if not result.missing else 1
 
 
+def _bench_compare(args: argparse.Namespace, settings: StackSettings) -> int:
+    ensure_model(settings.model)
+    return compare_bench.run(args, settings.model)
+
+
 def _phone(args: argparse.Namespace, settings: StackSettings) -> int:
     ensure_model(settings.model)
     try:
@@ -322,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     bench_safety.add_argument("--rate", type=float, default=1.0, help="emergencies per second")
     bench_safety.add_argument("--count", type=int, default=20, help="users, each with one")
     bench_safety.set_defaults(func=_bench_safety)
+    bench_compare = commands.add_parser(
+        "bench-compare", help="stock rasa run vs serve mode (1, 2 instances): ready time, "
+        "turns/s, p50/p95, RSS")  # fmt: skip
+    compare_bench.add_arguments(bench_compare)
+    bench_compare.set_defaults(func=_bench_compare)
     phone = commands.add_parser(
         "phone", help="text the assistant by SMS through a local Twilio stand-in"
     )

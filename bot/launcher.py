@@ -84,6 +84,9 @@ class LocalStack:
             VAR_DIR=str(self.settings.var_dir.resolve()),  # our database (bot.db.database)
             # The terminal chat and the local counsellor console (bot/channels/local.py).
             LOCAL_CHANNEL="1",
+            # The same name after a restart: the conversations it held are its own again at
+            # once (bot/channels/leases.py), not after their leases run out.
+            INSTANCE_ID=f"{socket.gethostname()}:{self.settings.rasa_port}",
         )
         env.setdefault("COUNSELLORS_FILE", str(LOCAL_COUNSELLORS))
         env.setdefault("PSEUDONYM_KEY", local_pseudonym_key(self.settings.var_dir))

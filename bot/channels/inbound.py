@@ -341,9 +341,13 @@ class TurnRunner:
         apology, once (she writes again, in context)."""
         routed: str | None = None
         if self.gate is not None:
-            routed = await self.gate.console(contact, inbound)
-            if routed is None and not contact.opted_out:
-                routed = await self.gate.route(contact, inbound)
+            try:
+                routed = await self.gate.console(contact, inbound)
+                if routed is None and not contact.opted_out:
+                    routed = await self.gate.route(contact, inbound)
+            except Exception as error:  # never left unanswered, nor retried forever
+                logger.error("Relay of an interrupted message failed (%s).",
+                             type(error).__name__)  # fmt: skip
         if routed is None and await self._safety_first(contact, inbound.text):
             routed = "emergency"
         await asyncio.to_thread(self.store.set_inbound_status, row, routed or "interrupted")

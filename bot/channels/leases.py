@@ -39,8 +39,9 @@ QUEUED = ("received", "processing")
 
 
 def default_holder() -> str:
-    """This process's id when none is configured: host and process id (unique, not stable:
-    ``python -m bot serve`` gives each instance a stable one, ``host:port``)."""
+    """This process's id when ``INSTANCE_ID`` is not set: host and process id, unique but
+    not stable, so after a crash its conversations wait for their leases to run out.
+    ``make run`` and ``make serve`` give each instance a stable one (``host:port``)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 

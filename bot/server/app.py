@@ -143,8 +143,10 @@ def _count_acks(app: Sanic) -> None:
 
 
 async def drain(app: Sanic, loop: Any) -> None:
-    """At SIGTERM: Sanic has stopped taking requests; let the running turns finish (they
-    were acknowledged), then give back this instance's conversations."""
+    """At SIGTERM: let the running turns finish (they were acknowledged), then give back
+    this instance's conversations. Sanic still accepts requests until this returns: what
+    arrives meanwhile is stored and acknowledged, and its turn left to the next instance
+    that runs the conversation (another one at once, or this one after its restart)."""
     if not runtime_from_env.cache_info().currsize:
         return  # no request came: nothing runs
     runtime = runtime_from_env()
