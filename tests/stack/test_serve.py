@@ -27,16 +27,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from bot.channels.contacts import pseudonym
 from bot.channels.sandbox import free_port
 from bot.channels.sandbox import post as http
-from bot.launcher import port_in_use
+from bot.server.bench import fresh_database, two_free_ports
 from bot.server.supervisor import ServeStack
 from bot.settings import Settings
-from tests.support.env import CHANNEL_ENV, POSTGRES, require_postgres
+from tests.support.env import CHANNEL_ENV, require_postgres
+from tests.support.handoff import wait_for
 from tests.support.standins import StandIns
 
 TOKEN = "t" * 40  # RASA_API_TOKEN
@@ -58,14 +58,6 @@ def redis_unavailable() -> str | None:
     return None
 
 
-def two_free_ports() -> int:
-    for _ in range(50):
-        port = free_port()
-        if not port_in_use("127.0.0.1", port + 1):
-            return port
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A PostgreSQL database of its own (the shared ``test`` one holds other tests' rows,
@@ -73,16 +65,8 @@ def database() -> Iterator[str]:
     admin_url = require_postgres()
     if redis_unavailable():
         pytest.skip(redis_unavailable() or "")
-    name = f"serve_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(admin_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -193,14 +177,14 @@ def test_health_and_metrics(served: ServeStack) -> None:
     phone = "+51900100001"
     body, headers = signed_sms(phone, "hola")
     assert http(url(served, 0, "/webhooks/sms/webhook"), body, headers)[0] == 200
-    wait(lambda: served_messages(phone))
+    wait_for(lambda: served_messages(phone), timeout=60)
 
     def scrape() -> str:
         with urllib.request.urlopen(url(served, 0, "/metrics"), timeout=10) as answer:
             return str(answer.read().decode())
 
     # The reply goes out during the turn; the turn is counted when it ends.
-    metrics = wait(lambda: (lambda m: m if 'outcome="done"' in m else "")(scrape()))
+    metrics = wait_for(lambda: (lambda m: m if 'outcome="done"' in m else "")(scrape()))
     assert 'sante_turns_total{channel="sms",outcome="done"}' in metrics
     assert 'sante_webhook_acks_total{channel="sms",status="200"}' in metrics
     for name in ("sante_turn_seconds_bucket", "sante_inbound_queue", "sante_outbox_backlog",
@@ -220,16 +204,6 @@ def _keep_standins(standins: StandIns) -> None:
 
 def served_messages(phone: str) -> list[str]:
     return [m["body"] for m in _STANDINS[0].twilio.messages if m["to"] == phone]
-
-
-def wait(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def tracker(stack: ServeStack, phone: str) -> dict[str, Any]:
@@ -319,7 +293,7 @@ def test_two_instances_answer_every_message_once_and_in_order(served: ServeStack
     script = scripts("9002")
     assert send_all(served, script)["count"] == 300
     for phone in script:
-        wait(lambda p=phone: len(conversation_texts(served, p)[0]) >= 10)
+        wait_for(lambda p=phone: len(conversation_texts(served, p)[0]) >= 10, timeout=120)
     time.sleep(2)
     for phone, texts in script.items():
         users, bots, ids = conversation_texts(served, phone)
@@ -350,7 +324,7 @@ def test_an_instance_killed_mid_way_loses_nothing_and_answers_nothing_twice(
                 "('received', 'processing') AND conversation_id = ANY(:ids)"
             ), {"ids": list(conversations)}) or 0)  # fmt: skip
 
-    wait(lambda: unanswered() == 0, timeout=90)
+    wait_for(lambda: unanswered() == 0, timeout=90)
     with engine.connect() as db:
         rows = db.execute(text(
             "SELECT conversation_id, status, text FROM inbound_messages "
@@ -377,4 +351,4 @@ def test_an_instance_killed_mid_way_loses_nothing_and_answers_nothing_twice(
     assert served.ready(1)["status"] == "ready"
     body, headers = signed_sms("+51900399999", "hola")
     assert http(url(served, 1, "/webhooks/sms/webhook"), body, headers)[0] == 200
-    wait(lambda: served_messages("+51900399999"))
+    wait_for(lambda: served_messages("+51900399999"), timeout=60)
