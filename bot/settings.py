@@ -212,6 +212,39 @@ class ServeSettings:
         )
 
 
+def _keys(value: str) -> tuple[bytes, ...]:
+    """A comma-separated list of keys, newest first (empty entries dropped)."""
+    return tuple(k.strip().encode() for k in value.split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """What is kept, for how long, and the keys that protect it at rest."""
+
+    retention_days: int = 90  # message texts older than this are erased everywhere
+    purge_every: timedelta = timedelta(hours=1)  # how often an instance looks (under a lease)
+    # Fernet keys for addresses and texts in our tables, newest first: the first encrypts,
+    # all decrypt; rotation re-encrypts with the first in the background.
+    data_keys: tuple[bytes, ...] = ()
+    # Pseudonym keys replaced by PSEUDONYM_KEY, newest first: a returning user is still
+    # found while `privacy rotate-pseudonym-key` re-keys the lookups.
+    previous_pseudonym_keys: tuple[bytes, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PrivacySettings:
+        """``RETENTION_DAYS``, ``PRIVACY_PURGE_EVERY_S``, ``DATA_KEYS``,
+        ``PSEUDONYM_KEYS_PREVIOUS``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            retention_days=int(env.get("RETENTION_DAYS") or cls.retention_days),
+            purge_every=timedelta(
+                seconds=float(env.get("PRIVACY_PURGE_EVERY_S") or cls.purge_every.total_seconds())
+            ),
+            data_keys=_keys(env.get("DATA_KEYS", "")),
+            previous_pseudonym_keys=_keys(env.get("PSEUDONYM_KEYS_PREVIOUS", "")),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of them: what :func:`settings_from_env` returns."""
@@ -223,6 +256,7 @@ class Settings:
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     booking: BookingSettings = field(default_factory=BookingSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -235,6 +269,7 @@ class Settings:
             handoff=HandoffSettings.from_env(env),
             booking=BookingSettings.from_env(env),
             serve=ServeSettings.from_env(env),
+            privacy=PrivacySettings.from_env(env),
         )
 
     @property

@@ -49,6 +49,10 @@ class Contact(Base):
     opted_out = Column(Boolean, nullable=False, default=False)
     opted_out_at = Column(DateTime(timezone=True))
     rate_notice_at = Column(DateTime(timezone=True))
+    # Privacy: when she was told what is kept (first contact), and when she asked to be
+    # forgotten and has not answered the confirmation yet.
+    privacy_notice_at = Column(DateTime(timezone=True))
+    erase_asked_at = Column(DateTime(timezone=True))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     last_seen_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
