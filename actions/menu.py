@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.booking import start_booking
 from actions.common import show_menu
 from actions.handoff import request_handoff
+from actions.privacy import ask_forget
 from actions.safety import send_numbers_then_handoff
 from bot import menu
 
@@ -37,6 +38,7 @@ HANDLERS: dict[str, Handler] = {
     "booking": start_booking,
     "counsellor": _asked,
     "counsellor_not_understood": _not_understood,
+    "forget_me": ask_forget,
 }
 
 

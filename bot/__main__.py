@@ -29,13 +29,16 @@ from bot.handoff import bench as handoff_bench
 from bot.handoff.registry_cli import add_commands as add_registry_commands
 from bot.handoff.supervision import add_commands as add_handoff_commands
 from bot.i18n.catalogs import awaiting_review
-from bot.launcher import LocalStack, StackError
+from bot.launcher import LocalStack, StackError, use_local_keys
 from bot.nlu.normalise import normalise
+from bot.privacy.cli import add_commands as add_privacy_commands
+from bot.privacy.desk import PrivacyDesk
+from bot.privacy.files import private_by_default, restrict
 from bot.safety import bench as safety_bench
 from bot.safety import load_lexicon
 from bot.server import bench as compare_bench
 from bot.server.supervisor import serve
-from bot.settings import StackSettings, load_dotenv, settings_from_env
+from bot.settings import Settings, StackSettings, load_dotenv, settings_from_env
 from bot.training import ensure_model
 from bot.validate import validate
 
@@ -256,10 +259,23 @@ def _telegram_poll(args: argparse.Namespace, settings: StackSettings) -> int:
     return 0
 
 
+def _privacy_desk(settings: Settings) -> PrivacyDesk:
+    """The channels' privacy desk for ``privacy erase`` (the relay tells her counsellor)."""
+    from bot.runtime import build_runtime  # lazy: loads Rasa's channel classes
+
+    desk = build_runtime(settings).privacy
+    assert desk is not None  # build_runtime always makes one
+    return desk
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command."""
+    private_by_default()
     load_dotenv(PROJECT_ROOT / ".env")
     settings_from_env.cache_clear()  # .env may have added settings: read them after it
+    if use_local_keys(settings_from_env().stack.var_dir):
+        settings_from_env.cache_clear()
+    restrict(settings_from_env().stack.var_dir)
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train when the model is missing or stale")
@@ -282,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     add_booking_commands(commands)
     add_handoff_commands(commands)
     add_telegram_commands(commands)
+    add_privacy_commands(commands, _privacy_desk)
     serve_parser = commands.add_parser(
         "serve", help="production: the action server and the Rasa instances, from .env"
     )

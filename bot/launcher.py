@@ -7,6 +7,8 @@ both servers.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import secrets
@@ -39,6 +41,36 @@ def local_pseudonym_key(var_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
+
+
+def local_data_key(var_dir: Path) -> str:
+    """A data key (Fernet: url-safe base64 of 32 random bytes) for the local run, made once
+    and kept in ``var/`` beside the database it encrypts (never in git): losing it makes the
+    encrypted addresses and texts of ``var/app.db`` unreadable."""
+    path = var_dir / "data.key"
+    if not path.is_file():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+        with contextlib.suppress(FileExistsError):  # another launcher made it: it is the one
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(key)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def use_local_keys(var_dir: Path) -> bool:
+    """A command run beside `make run` (``python -m bot privacy export``...): without
+    ``DATABASE_URL`` it reads the local database, so it takes the local run's keys from
+    ``var/`` when the environment gives none (never making new ones). True if it did."""
+    if os.environ.get("DATABASE_URL"):
+        return False
+    took = False
+    for name, file in (("PSEUDONYM_KEY", "pseudonym.key"), ("DATA_KEYS", "data.key")):
+        path = var_dir / file
+        if not os.environ.get(name) and path.is_file():
+            os.environ[name] = path.read_text(encoding="utf-8").strip()
+            took = True
+    return took
 
 
 class StackError(RuntimeError):
@@ -90,6 +122,7 @@ class LocalStack:
         )
         env.setdefault("COUNSELLORS_FILE", str(LOCAL_COUNSELLORS))
         env.setdefault("PSEUDONYM_KEY", local_pseudonym_key(self.settings.var_dir))
+        env.setdefault("DATA_KEYS", local_data_key(self.settings.var_dir))
         env.update(self._extra_env)
         return env
 

@@ -72,6 +72,7 @@ MENUS: dict[str, tuple[Option, ...]] = {
         Option(N_("menu.workshops"), handler="booking"),
         Option(N_("menu.counsellor"), handler="counsellor"),
         Option(N_("menu.language"), opens="language"),
+        Option(N_("menu.privacy"), handler="forget_me"),
     ),
     "language": (
         _language(N_("language.fr"), "fr"),
@@ -112,8 +113,9 @@ _HEALTH = "sante salud keneya question questions pregunta preguntas nyininkali"
 _WORKSHOPS = "atelier ateliers taller talleres kalan"
 _PERSON = "parler personne conseillere hablar persona consejera kuma mogo"
 _LANGUAGE = "langue langues idioma idiomas lengua kan"
+_PRIVACY = "donnees effacer datos borrar kunnafoniw josi"
 OPTION_WORDS: dict[str, tuple[str, ...]] = {
-    "main": (_HEALTH, _WORKSHOPS, _PERSON, _LANGUAGE),
+    "main": (_HEALTH, _WORKSHOPS, _PERSON, _LANGUAGE, _PRIVACY),
     "language": tuple(
         " ".join(n for n, c in LANGUAGE_NAMES.items() if c == code) for code in ("fr", "es", "bm")
     ),
@@ -130,10 +132,13 @@ NO = frozenset({"non", "nan", "nn", "no", "nop", "nope", "ayi", "ayii", "pas", "
 
 
 def chosen_number(text: str) -> int | None:
-    """The one number a reply names ("2", "le 2 stp", "dos", "a filanan"), else ``None``."""
-    found = {int(w) for w in words(text) if _DIGITS.match(w)}
-    if not found:
-        found = {NUMBER_WORDS[w] for w in words(text) if w in NUMBER_WORDS}
+    """The one number a reply names ("2", "le 2 stp", "dos", "a filanan"), else ``None``.
+    A number word counts only in a short reply: "t un robot ou une vraie personne" is a
+    question, not option 1."""
+    typed = words(text)
+    found = {int(w) for w in typed if _DIGITS.match(w)}
+    if not found and len(typed) <= MAX_ANSWER_WORDS:
+        found = {NUMBER_WORDS[w] for w in typed if w in NUMBER_WORDS}
     return found.pop() if len(found) == 1 else None
 
 

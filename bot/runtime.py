@@ -40,6 +40,12 @@ from bot.handoff.relay import Relay
 from bot.handoff.service import HandoffService
 from bot.handoff.supervision import import_registry
 from bot.handoff.tracker import RasaHistory
+from bot.privacy.desk import PrivacyDesk
+from bot.privacy.erase import Eraser
+from bot.privacy.keys import reencrypt
+from bot.privacy.requests import PrivacyRequests
+from bot.privacy.tracker import RasaEvents, tracker_engine
+from bot.privacy.worker import PrivacyWorker
 from bot.settings import ChannelSettings, HandoffSettings, Settings, settings_from_env
 
 if TYPE_CHECKING:  # the agent's module loads the whole of Rasa core
@@ -73,6 +79,8 @@ class Runtime:
     keywords: Mapping[str, str]
     turns: TurnLoop
     leases: Leases
+    privacy: PrivacyDesk | None = None
+    privacy_worker: PrivacyWorker | None = None
     runners: dict[str, TurnRunner] = field(default_factory=dict)
     agent: Agent | None = None  # Rasa's agent, once the server has started
     _recovery: asyncio.Task[None] | None = None
@@ -87,6 +95,7 @@ class Runtime:
             self.runners[channel] = TurnRunner(
                 channel, self.settings, self.store, self.outbox, output, turns=self.turns,
                 gate=self.gate, keywords=self.keywords, leases=self.leases,
+                privacy=self.privacy,
             )  # fmt: skip
         return self.runners[channel]
 
@@ -98,6 +107,8 @@ class Runtime:
             self.agent = agent
         self.gate.start()
         self.notices.start()
+        if self.privacy_worker is not None:
+            self.privacy_worker.start()
         if self._recovery is None:
             self._recovery = asyncio.create_task(self._recover())
 
@@ -131,6 +142,8 @@ class Runtime:
         await self.drain()
         self.gate.stop()
         self.notices.stop()
+        if self.privacy_worker is not None:
+            self.privacy_worker.stop()
         await asyncio.to_thread(self.leases.release_all)
 
     async def record_sms_status(self, sid: str, status: str, error_code: str | None) -> None:
@@ -174,7 +187,9 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     ``settings``, on ``engine`` (default: the settings' database)."""
     engine = engine_from_env(database_url(settings)) if engine is None else engine
     channels = settings.channels
-    store = ChannelStore(engine, channels.pseudonym_key)
+    store = ChannelStore(
+        engine, channels.pseudonym_key, previous_keys=settings.privacy.previous_pseudonym_keys
+    )
     telegram = TelegramSender(channels, store)
     senders: dict[str, Sender] = {
         "sms": SmsSender(channels, store), "telegram": telegram, "local": LocalSender(store),
@@ -189,9 +204,15 @@ def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
 
     history = RasaHistory(agent, turns.run)
     gate = build_relay(engine, settings.handoff, channels, store, outbox, telegram, history)
+    events = RasaEvents(tracker_engine(settings.tracker_store_url))
+    desk = PrivacyDesk(PrivacyRequests(engine), store, outbox, Eraser(engine, events),
+                       settings.privacy.retention_days, ended=gate.erased,
+                       delete_topic=gate.delete_topic)  # fmt: skip
+    worker = PrivacyWorker(engine, events, leases, settings.privacy, gate.delete_topic,
+                           reencrypt=functools.partial(reencrypt, engine))  # fmt: skip
     runtime = Runtime(
         channels, settings.handoff, store, outbox, gate, NoticeSender(engine, store, outbox),
-        keywords(), turns, leases,
+        keywords(), turns, leases, desk, worker,
     )  # fmt: skip
     return runtime
 

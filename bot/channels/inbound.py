@@ -100,6 +100,18 @@ class Gate(Protocol):
         """A turn may have opened a handoff: look now."""
 
 
+class Privacy(Protocol):
+    """Her privacy words and the "forget me" question, in every state
+    (:class:`bot.privacy.desk.PrivacyDesk`, given by the composition root)."""
+
+    async def before_turn(self, contact: ContactView, text: str | None, button: int | None,
+                          language: str) -> str | None:  # fmt: skip
+        """Handled: the inbound status; None for any other message."""
+
+    async def after_turn(self, contact: ContactView, language: str) -> None:
+        """A turn answered her: the notice of a first contact."""
+
+
 # Words a user may send alone, whatever the state, and the payload each becomes (the
 # handoff's "parler", the booking's "atelier"...): given by the composition root.
 Keywords = Mapping[str, str]
@@ -179,6 +191,9 @@ class TurnRunner:
     keywords: Keywords = field(default_factory=dict)
     # Which instance runs which conversation now; shared by the channels of a process.
     leases: Leases | None = None
+    # "Forget me" and the privacy notice: asked after a counsellor's console and the
+    # channel's words, before the opt-out, the handoff and the rate limit.
+    privacy: Privacy | None = None
     # Conversations this process is running, and whether a message came meanwhile.
     _draining: dict[str, bool] = field(default_factory=dict)
     _handler: Handler | None = None
@@ -343,6 +358,11 @@ class TurnRunner:
         if self.gate is not None:
             try:
                 routed = await self.gate.console(contact, inbound)
+                if routed is None and self.privacy is not None:
+                    # Her "yes" to "forget me" cut off by a crash: the erasure is done now
+                    # (she may hear "erased" twice, never "erased" without it).
+                    routed = await self.privacy.before_turn(
+                        contact, inbound.text, inbound.button, self.language_of(contact))
                 if routed is None and not contact.opted_out:
                     routed = await self.gate.route(contact, inbound)
             except Exception as error:  # never left unanswered, nor retried forever
@@ -389,6 +409,11 @@ class TurnRunner:
                 return await self._status(row, "done")
             fresh = await asyncio.to_thread(self.store.contact_by_id, contact.id)
             contact = fresh or contact
+        if self.privacy is not None:
+            handled = await self.privacy.before_turn(contact, inbound.text, inbound.button,
+                                                     self.language_of(contact))  # fmt: skip
+            if handled is not None:
+                return await self._status(row, handled)
         if contact.opted_out:
             return await self._status(row, "opted_out")
         if self.gate is not None:
@@ -418,6 +443,9 @@ class TurnRunner:
             self.gate.wake()  # the turn may have opened a handoff: notify now
         if language in LANGUAGES and language != contact.language:
             await asyncio.to_thread(self.store.set_language, contact.id, language)
+        if self.privacy is not None:
+            await self.privacy.after_turn(contact, language if language in LANGUAGES
+                                          else self.language_of(contact))  # fmt: skip
         return "done"
 
     @staticmethod

@@ -2,8 +2,9 @@
 
 An inbound row is written before its turn runs, so a redelivery is recognised (also after a
 restart) and a message a stopped process left unfinished is found again. Outbound rows are
-written here too; their delivery reports are :mod:`bot.channels.deliveries`. Nothing here
-logs a message text.
+written here too; their delivery reports are :mod:`bot.channels.deliveries`. Texts and details
+are encrypted at rest (:class:`~bot.db.crypto.EncryptedText`): they are compared with None or
+"" only, never with a value. Nothing here logs a message text.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     func,
     select,
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.channels.rows import ChannelRows, as_utc, write
 from bot.db.base import Base, utcnow
+from bot.db.crypto import EncryptedText
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ KINDS = frozenset(
 )  # fmt: skip
 INBOUND_STATUSES = frozenset(
     {"received", "processing", "done", "failed", "rate_limited", "opted_out", "ignored",
-     "interrupted", "relayed", "relay_pending", "held", "console", "emergency"}
+     "interrupted", "relayed", "relay_pending", "held", "console", "emergency", "privacy",
+     "erased"}
 )  # fmt: skip
 
 
@@ -59,13 +61,13 @@ class InboundMessage(Base):
     provider_id = Column(String(64), nullable=False)  # Twilio MessageSid, Telegram update_id
     conversation_id = Column(String(40), nullable=False)  # indexed with received_at
     kind = Column(String(16), nullable=False)
-    text = Column(Text)
+    text = Column(EncryptedText)
     received_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     status = Column(String(16), nullable=False, default="received")
     error = Column(String(200))  # an exception class name, never its message
     # What the turn needs besides the text, as JSON (a resolved payload, a button position,
     # a forum topic): any instance may run the turn, not only the one that received it.
-    details = Column(Text)
+    details = Column(EncryptedText)  # a payload or a caption may carry her words
 
 
 class OutboundMessage(Base):
@@ -77,7 +79,7 @@ class OutboundMessage(Base):
     conversation_id = Column(String(40), nullable=False, index=True)
     channel = Column(String(16), nullable=False)
     provider_id = Column(String(64), index=True)
-    text = Column(Text, nullable=False)
+    text = Column(EncryptedText, nullable=False)
     status = Column(String(16), nullable=False, default="pending")
     error_code = Column(String(16))
     segments = Column(Integer)

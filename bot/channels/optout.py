@@ -26,7 +26,10 @@ HELP_WORDS = {"HELP": None, "INFO": None, "AIDE": "fr", "AYUDA": "es", "DEME": "
 
 
 def keyword(text: str | None) -> str:
-    """``"Arrêt !"`` -> ``"ARRET"``: a whole message compared to the keyword lists."""
+    """``"Arrêt !"`` -> ``"ARRET"``, ``"Jɔsi"`` -> ``"JOSI"``: a whole message compared to
+    the keyword lists."""
     folded = unicodedata.normalize("NFKD", text or "")
     folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return re.sub(r"[^A-Za-z]", "", folded.replace("ɛ", "e").replace("Ɛ", "E")).upper()
+    for letter, plain in (("ɛ", "e"), ("ɔ", "o"), ("ɲ", "ny"), ("ŋ", "ng")):  # Bambara letters
+        folded = folded.replace(letter, plain).replace(letter.upper(), plain.upper())
+    return re.sub(r"[^A-Za-z]", "", folded).upper()

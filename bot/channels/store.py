@@ -9,8 +9,10 @@ insert fails and we re-read), and one-time claims are conditional UPDATEs whose 
 says who won.
 
 The conversation id Rasa sees is a pseudonym (a keyed HMAC of the address); the phone number
-or Telegram chat id lives only in ``contacts.address``. Nothing here logs an address or a
-message text.
+or Telegram chat id lives only in ``contacts.address``. Addresses and message texts are
+encrypted at rest with the engine's keyring (:mod:`bot.db.crypto`); a contact is found by a
+keyed hash of her address, under the current pseudonym key or a previous one. Nothing here
+logs an address or a message text.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ class ChannelStore(Contacts, MessageLog, Deliveries, Buttons):
     Args:
         engine: from :func:`bot.db.database.make_engine` (which creates the tables); kept as
             ``engine`` for services that keep their own tables beside these.
-        key: the secret behind pseudonyms; changing it orphans every conversation.
+        key: the secret behind pseudonyms and address hashes (``PSEUDONYM_KEY``).
         clock: the time source (a fixed clock in tests).
+        previous_keys: the keys ``key`` replaced, newest first (``PSEUDONYM_KEYS_PREVIOUS``):
+            a returning user is still found, her conversation id unchanged.
 
     The constructor is that of :class:`~bot.channels.contacts.Contacts`, the one part that
     needs the key; it hands the engine and the clock on to the others' common base,

@@ -29,6 +29,7 @@ from sqlalchemy.pool import QueuePool
 
 from bot import migrations
 from bot.db.base import Base
+from bot.db.crypto import Keyring, attach_keyring, keyring_from
 from bot.settings import Settings, settings_from_env
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,15 @@ def database_url(settings: Settings | None = None) -> str:
 
 def _sqlite_pragmas(connection: Any, _record: Any, attempts: int = 40) -> None:
     """WAL lets the webhooks read while a turn writes; waiting beats "database is locked"
-    when several threads store at once; NORMAL sync is safe with WAL and much faster.
+    when several threads store at once; NORMAL sync is safe with WAL and much faster;
+    ``secure_delete`` overwrites what a DELETE or UPDATE frees, so that an erased or
+    re-encrypted text does not linger in the file's free pages.
 
     Two connections switching a new file to WAL at the same moment: SQLite refuses one at
     once, without its busy handler (waiting could deadlock), so that one tries again."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA secure_delete=ON")
     for attempt in range(attempts):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -63,8 +67,12 @@ def _sqlite_pragmas(connection: Any, _record: Any, attempts: int = 40) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, keyring: Keyring | None = None) -> Engine:
     """An engine on ``url``, its database upgraded to the newest revision (:func:`migrate`).
+
+    ``keyring`` encrypts and decrypts the columns that hold addresses and texts
+    (:mod:`bot.db.crypto`); None writes them in plaintext (tests, and a run without
+    ``DATA_KEYS``) and refuses to read an encrypted one.
 
     A file SQLite database keeps a pool of open connections: SQLAlchemy 1.4 would open and
     close one per transaction, and closing a WAL connection holds the interpreter lock
@@ -82,6 +90,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+    attach_keyring(engine, keyring)
     migrate(engine)
     return engine
 
@@ -159,5 +168,8 @@ def _begin_immediate(connection: Connection, attempts: int) -> None:
 
 @functools.lru_cache(maxsize=4)
 def engine_from_env(url: str | None = None) -> Engine:
-    """One engine per process and URL (the action server asks for it per alert)."""
-    return make_engine(url or database_url())
+    """One engine per process and URL (the action server asks for it per alert), with the
+    keyring of ``DATA_KEYS``: every process that reads or writes our tables goes through
+    here, so all of them encrypt and decrypt alike."""
+    keyring = keyring_from(settings_from_env().privacy.data_keys)
+    return make_engine(url or database_url(), keyring=keyring)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.channels.bench import spread
-from bot.channels.sandbox import Sandbox, post, sandbox
+from bot.channels.contacts import pseudonym
+from bot.channels.sandbox import ENV, Sandbox, post, sandbox
 
 ASK = {"fr": "je veux parler a quelqu un", "es": "quiero hablar con una persona"}
 
@@ -46,11 +47,13 @@ class HandoffBench:
 
 
 def _handoff_id(database: Path, address: str) -> int | None:
-    """The newest handoff of an address, read-only from the sandbox's database."""
+    """The newest handoff of an address, read-only from the sandbox's database (by her
+    conversation id: addresses are encrypted there)."""
+    key = ENV["PSEUDONYM_KEY"].encode()
+    ids = (pseudonym(key, "sms", address), pseudonym(key, "telegram", address))
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         row = db.execute(
-            "SELECT h.id FROM handoffs h JOIN contacts c ON c.id = h.conversation_id "
-            "WHERE c.address = ? ORDER BY h.id DESC", (address,)
+            "SELECT id FROM handoffs WHERE conversation_id IN (?, ?) ORDER BY id DESC", ids
         ).fetchone()  # fmt: skip
     return int(row[0]) if row else None
 

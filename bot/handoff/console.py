@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 
 from bot.channels.outbound import MAX_RETRIES, Pacer
 from bot.channels.text import split_text, telegram_fits
@@ -236,6 +236,18 @@ class TelegramConsole:
         """A post in the group's general chat (answers to commands that name a request)."""
         for part in split_text(text, telegram_fits) or [text]:
             await self._call("send_message", text=part)
+
+    async def delete_topic(self, topic: int) -> bool:
+        """Delete a topic and every message in it (her words: retention, "forget me").
+        True when it is gone (or was already)."""
+        try:
+            await self._call("delete_forum_topic", message_thread_id=topic)
+            return True
+        except BadRequest as error:  # deleted by hand already
+            return "not found" in str(error).lower() or "invalid" in str(error).lower()
+        except Exception as error:
+            logger.warning("Could not delete a staff topic (%s).", type(error).__name__)
+            return False
 
     async def retitle(self, handoff: Handoff, title: str, *, closed: bool) -> None:
         """The topic's title after a move, and the topic closed with the handoff

@@ -44,6 +44,7 @@ HELP_TELEGRAM = N_("console.help_telegram")  # the Telegram topic's commands
 BAD_OUTCOME = N_("console.bad_outcome")  # {outcomes}
 NOT_REGISTERED = N_("console.not_registered")  # a staff-group member not in the registry
 USER_LEFT = N_("console.user_left")  # {id}: the user opted out (STOP) during the handoff
+USER_ERASED = N_("console.user_erased")  # {id}: she asked to be forgotten during the handoff
 EMERGENCY_FLAG = N_("console.emergency_flag")  # {id}: the safety check fired on her message
 WRONG_LANGUAGE = N_("console.wrong_language")  # {id} {language}: she does not speak it
 SUPERVISORS_ONLY = N_("console.supervisors_only")  # ASSIGN by a counsellor

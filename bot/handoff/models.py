@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, false
 
 from bot.db.base import Base
+from bot.db.crypto import EncryptedText
 
 
 class HandoffRow(Base):
@@ -63,7 +64,7 @@ class HandoffMessage(Base):
     handoff_id = Column(Integer, nullable=False)
     direction = Column(String(12), nullable=False)  # user, counsellor, note
     counsellor_id = Column(String(40))
-    text = Column(Text, nullable=False)
+    text = Column(EncryptedText, nullable=False)  # encrypted at rest (bot.db.crypto)
     at = Column(DateTime(timezone=True), nullable=False)
     # Not yet delivered (hers to the console, the counsellor's to her): sent in order, per
     # direction, by the relay lease's holder; attempts so far; given up at failed_at.

@@ -43,9 +43,9 @@ BOT, QUEUED, COUNSELLOR = "bot", "queued", "counsellor"
 # Why a conversation was handed over, and how a handoff ended (issue 5).
 REASONS = frozenset({"asked", "emergency", "not_understood"})
 # "unclaimed": nobody took it in time; "timeout": nobody wrote for too long (both: system);
-# "opted_out": she sent STOP during the handoff.
+# "opted_out": she sent STOP during the handoff; "erased": she asked to be forgotten.
 OUTCOMES = frozenset({"resolved", "referred", "booked", "no_answer", "timeout", "unclaimed",
-                      "opted_out"})  # fmt: skip
+                      "opted_out", "erased"})  # fmt: skip
 # What a counsellor may give when handing back.
 COUNSELLOR_OUTCOMES = ("resolved", "referred", "booked", "no_answer")
 

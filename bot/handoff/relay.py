@@ -171,17 +171,37 @@ class Relay:
     async def opted_out(self, contact: ContactView) -> None:
         """She sent STOP: her handoff ends, and her counsellor (the staff group) knows that
         nothing can reach her any more."""
+        await self._ended_by_her(contact, "opted_out", m.USER_LEFT)
+
+    async def erased(self, contact: ContactView) -> None:
+        """She asked to be forgotten: her handoff ends before her data goes, and her
+        counsellor (the staff group) is told it ended at her request. She hears nothing
+        from the handoff: the privacy desk says goodbye."""
+        handoff = await self._ended_by_her(contact, "erased", m.USER_ERASED)
+        if handoff is not None and handoff.topic_id is not None:
+            # The topic goes with her words: said in the general chat too.
+            await self.notices.group_teller(None)(m.USER_ERASED, id=handoff.id)
+
+    async def _ended_by_her(self, contact: ContactView, outcome: str,
+                            staff_key: str) -> Handoff | None:  # fmt: skip
+        """Close her open handoff with ``outcome`` and tell its holder; the handoff closed,
+        or None when there was none (or someone closed it meanwhile)."""
         handoff = await self._db(self.service.open_handoff, contact.id)
         if handoff is None:
-            return
+            return None
         owner = await self._db(self.service.owner, contact.id)
         try:
-            handoff = await self._db(self.service.close, handoff.id, "opted_out", actor="user")
+            handoff = await self._db(self.service.close, handoff.id, outcome, actor="user")
         except (OwnershipConflict, LookupError):
-            return
+            return None
         holder = owner.counsellor_id if owner.state == COUNSELLOR else None
-        await self.moves.closed(handoff, "opted_out", holder=holder, user_keys=(),
-                                staff_key=m.USER_LEFT)  # fmt: skip
+        await self.moves.closed(handoff, outcome, holder=holder, user_keys=(),
+                                staff_key=staff_key)  # fmt: skip
+        return handoff
+
+    async def delete_topic(self, topic: int) -> bool:
+        """Delete a staff-group topic (her words are in it); False without a group."""
+        return False if self.telegram is None else await self.telegram.delete_topic(topic)
 
     async def _said(self, contact: ContactView, inbound: Inbound) -> str:
         """Her message as the transcript keeps it: her words, a button's title, or a mark

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.channels.bench import spread
-from bot.channels.sandbox import Sandbox, post, sandbox
+from bot.channels.contacts import pseudonym
+from bot.channels.sandbox import ENV, Sandbox, post, sandbox
 from bot.gsm7 import encode
 from bot.safety import numbers_line
 
@@ -81,12 +82,13 @@ def _wait(check: Callable[[], T | None], timeout: float = 60.0) -> T | None:
 
 
 def _handoff(database: Path, phone: str, held: bool) -> int | None:
-    """Her open handoff (``held``: once a counsellor holds it)."""
+    """Her open handoff (``held``: once a counsellor holds it), by her conversation id
+    (addresses are encrypted in the database)."""
+    conversation = pseudonym(ENV["PSEUDONYM_KEY"].encode(), "sms", phone)
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         row = db.execute(
-            "SELECT h.id FROM handoffs h JOIN contacts c ON c.id = h.conversation_id "
-            "WHERE c.address = ? AND h.closed_at IS NULL"
-            + (" AND h.counsellor_id IS NOT NULL" if held else ""), (phone,),
+            "SELECT id FROM handoffs WHERE conversation_id = ? AND closed_at IS NULL"
+            + (" AND counsellor_id IS NOT NULL" if held else ""), (conversation,),
         ).fetchone()  # fmt: skip
     return int(row[0]) if row else None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
+from bot.db.crypto import Keyring
 from bot.server.stores import REDIS_SCHEMES
 from bot.settings import Settings
 
@@ -66,6 +67,7 @@ def problems(settings: Settings, instances: int = 1) -> list[str]:
     elif len(ch.pseudonym_key) < MIN_KEY_BYTES:
         found.append(f"PSEUDONYM_KEY is too weak ({len(ch.pseudonym_key)} bytes, at least "
                      f"{MIN_KEY_BYTES})")  # fmt: skip
+    found += _data_key_problems(settings)
     problem = _https("PUBLIC_URL", ch.public_url)
     found += [problem] if problem else []
     if not settings.database_url:
@@ -81,6 +83,19 @@ def problems(settings: Settings, instances: int = 1) -> list[str]:
     if instances < 1:
         found.append("--instances must be at least 1")
     return found
+
+
+def _data_key_problems(settings: Settings) -> list[str]:
+    """Addresses and texts of minors are never stored in plaintext in production."""
+    keys = settings.privacy.data_keys
+    if not keys:
+        return ["DATA_KEYS is missing (it encrypts addresses and message texts at rest; "
+                "`python -m bot privacy new-key` makes one)"]  # fmt: skip
+    try:
+        Keyring(keys)
+    except ValueError as error:  # names the setting and the key's position, never a key
+        return [str(error)]
+    return []
 
 
 def _scale_out_problems(settings: Settings) -> list[str]:

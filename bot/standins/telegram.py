@@ -160,6 +160,7 @@ class TelegramStandIn(LoopbackServer):
             "editforumtopic": self._edit_forum_topic,
             "closeforumtopic": self._close_forum_topic,
             "reopenforumtopic": self._reopen_forum_topic,
+            "deleteforumtopic": self._delete_forum_topic,
             "getfile": self._get_file,
             "sendchataction": lambda params: _ok(True),
             "setmycommands": lambda params: _ok(True),
@@ -495,6 +496,20 @@ class TelegramStandIn(LoopbackServer):
 
     def _reopen_forum_topic(self, params: dict[str, Any]) -> Response:
         return self._set_closed(params, False)
+
+    def _delete_forum_topic(self, params: dict[str, Any]) -> Response:
+        """The topic and every message posted in it go (Telegram: the whole thread)."""
+        with self._lock:
+            topic = self._topic(params)
+            if topic is None:
+                return _bad("TOPIC_ID_INVALID")
+            thread = topic["message_thread_id"]
+            del self._topics[(str(params.get("chat_id")), thread)]
+            for message in self._sent:  # kept for the tests, marked as Telegram drops them
+                if message.get("message_thread_id") == thread and str(
+                        message.get("chat_id")) == str(params.get("chat_id")):
+                    message["deleted"] = True
+        return _ok(True)
 
     def _get_file(self, params: dict[str, Any]) -> Response:
         file_id = params.get("file_id")

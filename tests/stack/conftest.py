@@ -5,7 +5,6 @@ to book."""
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -22,6 +21,7 @@ from bot.db.base import utcnow
 from bot.db.database import make_engine
 from bot.launcher import LocalStack
 from tests.support.env import CHANNEL_ENV, HANDOFF_ENV
+from tests.support.handoff import read_db
 from tests.support.standins import StandIns
 
 
@@ -33,6 +33,8 @@ def channels(
     tracker and app database in a temp dir, the channels talking to the stand-ins."""
     var = tmp_path_factory.mktemp("var")
     limit = CHANNEL_ENV["RATE_LIMIT_MESSAGES"]
+    # Encrypted at rest as `make run` is (VAR_DIR/data.key): the tests read the database
+    # through tests.support.handoff.read_db, which decrypts with that key.
     with channel_stack(
         model_path, var, standins.twilio, standins.telegram, RATE_LIMIT_MESSAGES=limit,
         **HANDOFF_ENV,
@@ -51,8 +53,7 @@ def app_db(stack: LocalStack) -> Callable[..., list[tuple[Any, ...]]]:
     """Read-only queries on the stack's own database (contacts, messages)."""
 
     def query(sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(stack.settings.var_dir / "app.db") as db:
-            return list(db.execute(sql, args))
+        return read_db(stack.settings.var_dir, sql, *args)
 
     return query
 

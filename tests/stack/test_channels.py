@@ -28,8 +28,10 @@ from bot.channels.sandbox import post as http
 from bot.gsm7 import fold
 from bot.i18n import Translator
 from bot.launcher import LocalStack
+from bot.privacy import NOTICE
 from bot.settings import ChannelSettings
 from tests.support.env import CHANNEL_ENV
+from tests.support.handoff import conversation_of
 from tests.support.standins import StandIns
 
 pytestmark = pytest.mark.stack
@@ -229,7 +231,7 @@ def test_twilio_21610_marks_the_contact_opted_out(
     post_sms(stack, sms_params(number, "hola"))
 
     def opted_out() -> list[Any]:
-        rows = app_db("SELECT opted_out FROM contacts WHERE address = ?", number)
+        rows = app_db("SELECT opted_out FROM contacts WHERE id = ?", conversation_of(number))
         return [r for r in rows if r[0]]
 
     wait_for(opted_out)
@@ -284,14 +286,13 @@ def test_a_telegram_user_gets_an_inline_menu_and_a_button_works(
 ) -> None:
     user = Update()
     assert post_update(stack, user.message(text="/start")) == 200
-    sent = wait_for(lambda: telegram_to(standins, user.chat))
-    keyboard = (
-        json.loads(sent[-1]["reply_markup"])
-        if isinstance(sent[-1]["reply_markup"], str)
-        else sent[-1]["reply_markup"]
-    )
+    # The greeting with the menu, then (first contact) what is kept and how to erase it.
+    sent = wait_for(lambda: telegram_to(standins, user.chat), 2)
+    assert sent[1]["text"] == Translator("fr")(NOTICE, days=90)
+    markup = sent[0]["reply_markup"]
+    keyboard = json.loads(markup) if isinstance(markup, str) else markup
     buttons = [row[0] for row in keyboard["inline_keyboard"]]
-    assert [b["callback_data"] for b in buttons] == ["b:1", "b:2", "b:3", "b:4"]
+    assert [b["callback_data"] for b in buttons] == [f"b:{n}" for n in range(1, 6)]
     before = len(telegram_to(standins, user.chat))
     assert post_update(stack, user.button("b:4")) == 200
     after = wait_for(lambda: telegram_to(standins, user.chat), before + 1)
@@ -328,9 +329,10 @@ def test_telegram_wrong_secret_malformed_and_replayed(
     time.sleep(1)
     assert telegram_to(standins, user.chat) == []
     assert [post_update(stack, update) for _ in range(3)] == [200, 200, 200]
-    first = wait_for(lambda: telegram_to(standins, user.chat))
+    # One answer (and, a first contact, the notice of what is kept): never three.
+    first = wait_for(lambda: telegram_to(standins, user.chat), 2)
     time.sleep(2)
-    assert len(telegram_to(standins, user.chat)) == len(first)
+    assert len(telegram_to(standins, user.chat)) == len(first) == 2
 
 
 def test_a_long_telegram_reply_waits_after_429(stack: LocalStack, standins: StandIns) -> None:

@@ -27,6 +27,7 @@ from tests.support.env import STAFF_CHAT
 from tests.support.handoff import (
     LUCIA,
     SOFIA,
+    conversation_of,
     db,
     folded,
     handoff_of,
@@ -118,9 +119,10 @@ def test_sms_user_to_a_telegram_counsellor_and_back(channels: Sandbox) -> None:
     channels.telegram.block(STAFF_CHAT)
     told = len(channels.sms_to(phone))
     sms(channels, phone, "tu es toujours la ?")
-    last_status = ("SELECT i.status FROM inbound_messages i JOIN contacts c ON c.id = "
-                   "i.conversation_id WHERE c.address = ? ORDER BY i.id DESC LIMIT 1")  # fmt: skip
-    wait_for(lambda: db(channels, last_status, phone) == [("relay_pending",)], what="pending")
+    last_status = ("SELECT status FROM inbound_messages WHERE conversation_id = ? "
+                   "ORDER BY id DESC LIMIT 1")  # fmt: skip
+    wait_for(lambda: db(channels, last_status, conversation_of(phone)) == [("relay_pending",)],
+             what="pending")  # fmt: skip
     channels.telegram.unblock(STAFF_CHAT)
     wait_for(lambda: f"#{handoff_id}: tu es toujours la ?" in topic_lines(channels, thread),
              timeout=60, what="the relay retried")  # fmt: skip
@@ -574,7 +576,7 @@ def test_hash_stop_from_a_counsellor_reaches_the_user(channels: Sandbox) -> None
     sms(channels, SOFIA, f"#{handoff_id} stop")
     sms(channels, SOFIA, f"#{handoff_id} Stop !")
     wait_for(lambda: channels.sms_to(phone)[-2:] == ["stop", "Stop !"], what="both relayed")
-    sofia = db(channels, "SELECT opted_out FROM contacts WHERE address = ?", SOFIA)
+    sofia = db(channels, "SELECT opted_out FROM contacts WHERE id = ?", conversation_of(SOFIA))
     assert sofia == [(0,)]
     sms(channels, SOFIA, "Take 2 tablets with water")  # not a command: a short help line
     wait_for(lambda: channels.sms_to(SOFIA)[-1] == folded(Translator("es")(m.HELP_SHORT)))

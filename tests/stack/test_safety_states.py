@@ -4,13 +4,15 @@ the action server, with the real Twilio client talking to the stand-in.
 
 States: the bot answers; queued for a person; with a counsellor; inside the booking form;
 inside the country question of an emergency (her number tells no country). Triggers: an
-emergency, a request for a person, an SMS keyword (HELP), a photo, an opt-out (STOP). The
+emergency, a request for a person, an SMS keyword (HELP), a photo, an opt-out (STOP), "forget
+me" (EFFACER, then yes: issue 15). The
 languages rotate across the states. A crash mid-turn is ``tests/db/test_handoff_safety.py``.
 """
 
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +21,19 @@ import pytest
 from bot.channels.sandbox import Sandbox, post
 from bot.handoff import messages as m
 from bot.i18n import Translator
+from bot.privacy import FORGET_ASK, FORGET_DONE, STAFF_ERASED
 from bot.safety import numbers_line
-from tests.support.handoff import LUCIA, SOFIA, db, folded, handoff_of, owner, sms, wait_for
+from tests.support.handoff import (
+    LUCIA,
+    SOFIA,
+    conversation_of,
+    db,
+    folded,
+    handoff_of,
+    owner,
+    sms,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -41,6 +54,8 @@ ASK = {"fr": "PARLER", "es": "HABLAR", "bm": "KUMA"}
 EMERGENCY = {"fr": "je veux mourir", "es": "me quiero matar", "bm": "n b'a fe ka n yere faga"}
 HELP = {"fr": "AIDE", "es": "AYUDA", "bm": "DEME"}
 STOP = {"fr": "ARRET", "es": "BAJA", "bm": "DABILA"}
+FORGET = {"fr": "EFFACER", "es": "Borrar", "bm": "Jɔsi"}
+YES = {"fr": "oui", "es": "si", "bm": "awo"}
 COUNSELLOR = {"fr": SOFIA, "es": LUCIA, "bm": NADIA}
 CONSOLE_LANGUAGE = {SOFIA: "es", LUCIA: "es", NADIA: "fr"}  # their first language
 
@@ -184,15 +199,38 @@ def an_opt_out(user: User) -> None:
         wait_for(lambda: left in user.channels.sms_to(COUNSELLOR[user.language]))
     told = len(user.inbox())
     user.says(EMERGENCY[user.language])  # nothing at all after STOP, even this
-    wait_for(lambda: db(user.channels, "SELECT status FROM inbound_messages i JOIN contacts "
-                        "c ON c.id = i.conversation_id WHERE c.address = ? ORDER BY i.id "
-                        "DESC LIMIT 1", user.phone) == [("opted_out",)], what="kept, unanswered")
+    wait_for(lambda: db(user.channels, "SELECT status FROM inbound_messages WHERE "
+                        "conversation_id = ? ORDER BY id DESC LIMIT 1",
+                        conversation_of(user.phone)) == [("opted_out",)],
+             what="kept, unanswered")  # fmt: skip
     assert len(user.inbox()) == told
+
+
+def forget_me(user: User) -> None:
+    conversation = conversation_of(user.phone)
+    user.waits_for(FORGET_ASK, user.says(FORGET[user.language]), "what will be erased")
+    if user.state == "counsellor":  # the word is hers: it never reaches the counsellor
+        relayed = f"#{user.handoff_id}: {FORGET[user.language]}"
+        assert relayed not in user.channels.sms_to(COUNSELLOR[user.language])
+    user.waits_for(FORGET_DONE, user.says(YES[user.language]), "the last confirmation")
+    wait_for(lambda: db(user.channels, "SELECT COUNT(*) FROM contacts WHERE id = ?",
+                        conversation) == [(0,)], what="her contact erased")  # fmt: skip
+    tracker = user.channels.stack.settings.tracker_db
+    with sqlite3.connect(tracker) as connection:
+        assert list(connection.execute("SELECT COUNT(*) FROM events WHERE sender_id = ?",
+                                       (conversation,))) == [(0,)]  # fmt: skip
+    if user.handoff_id:
+        assert db(user.channels, "SELECT outcome FROM handoffs WHERE id = ?",
+                  user.handoff_id) == [("erased",)]  # fmt: skip
+    if user.state == "counsellor":
+        told = folded(user.console(STAFF_ERASED, id=user.handoff_id))
+        wait_for(lambda: told in user.channels.sms_to(COUNSELLOR[user.language]),
+                 what="her counsellor is told")  # fmt: skip
 
 
 TRIGGERS: dict[str, Callable[[User], None]] = {
     "emergency": an_emergency, "request": a_request_for_a_person, "keyword": an_sms_keyword,
-    "media": a_photo, "opt_out": an_opt_out,
+    "media": a_photo, "opt_out": an_opt_out, "forget": forget_me,
 }  # fmt: skip
 
 
@@ -209,3 +247,17 @@ def test_each_state_answers_each_trigger(
         TRIGGERS[trigger](user)
     finally:
         user.tear_down()
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "bm"])
+def test_the_main_menu_entry_asks_then_forgets_her(channels: Sandbox, language: str) -> None:
+    """The menu's fifth entry, answered with a digit, then a yes in words."""
+    user = User(channels, "bot")
+    user.language, user.t = language, Translator(language)
+    user.phone = {"fr": "+3370641", "es": "+5190641", "bm": "+2237642"}[language] + \
+        f"{next(_numbers):04d}"
+    user.set_up()
+    user.waits_for(FORGET_ASK, user.says("5"), "what will be erased")
+    user.waits_for(FORGET_DONE, user.says(YES[language]), "the last confirmation")
+    wait_for(lambda: db(channels, "SELECT COUNT(*) FROM contacts WHERE id = ?",
+                        conversation_of(user.phone)) == [(0,)], what="her contact erased")

@@ -7,10 +7,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from bot.channels.contacts import pseudonym
 from bot.channels.sandbox import Sandbox, post
+from bot.db.crypto import Keyring, is_encrypted
 from bot.gsm7 import encode
+from tests.support.env import CHANNEL_ENV
 
 LUCIA, SOFIA = "+51900000101", "+33700000101"  # SMS counsellors
 
@@ -30,20 +34,38 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "") ->
     raise AssertionError(f"timed out waiting for {what or check}")
 
 
+def conversation_of(address: str, channel: str = "sms") -> str:
+    """Her conversation id (a phone number is never in the database in clear)."""
+    return pseudonym(CHANNEL_ENV["PSEUDONYM_KEY"].encode(), channel, address)
+
+
+def read_db(var_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """A query on a stack's own database, its encrypted values (addresses, texts) shown
+    decrypted with the stack's data key (``VAR_DIR/data.key``)."""
+    key_file = var_dir / "data.key"
+    keyring = Keyring([key_file.read_text(encoding="utf-8").strip().encode()]) \
+        if key_file.is_file() else None
+    with sqlite3.connect(var_dir / "app.db") as connection:
+        rows = list(connection.execute(sql, args))
+    if keyring is None:
+        return rows
+    return [tuple(keyring.decrypt(v) if isinstance(v, str) and is_encrypted(v) else v
+                  for v in row) for row in rows]
+
+
 def db(channels: Sandbox, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(channels.stack.settings.var_dir / "app.db") as connection:
-        return list(connection.execute(sql, args))
+    return read_db(channels.stack.settings.var_dir, sql, *args)
 
 
 def sms(channels: Sandbox, phone: str, text: str) -> None:
     assert post(*channels.sms_request(phone, text))[0] == 200
 
 
-def handoff_of(channels: Sandbox, conversation_prefix: str, after: int = 0) -> tuple[int, str]:
-    """The newest handoff of a conversation: (id, conversation id)."""
-    rows = db(channels, "SELECT h.id, h.conversation_id FROM handoffs h JOIN contacts c "
-                        "ON c.id = h.conversation_id WHERE c.address = ? AND h.id > ? "
-                        "ORDER BY h.id DESC", conversation_prefix, after)  # fmt: skip
+def handoff_of(channels: Sandbox, address: str, after: int = 0) -> tuple[int, str]:
+    """The newest handoff of her phone number or Telegram chat: (id, conversation id)."""
+    rows = db(channels, "SELECT id, conversation_id FROM handoffs WHERE conversation_id IN "
+                        "(?, ?) AND id > ? ORDER BY id DESC", conversation_of(address),
+              conversation_of(address, "telegram"), after)  # fmt: skip
     return rows[0] if rows else (0, "")
 
 

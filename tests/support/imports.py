@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "bot.channels.polling", "bot.channels.report", "bot.handoff.bench", "bot.safety.bench",
         "bot.server", "actions",
     )),
-    ("features", ("bot.handoff", "bot.booking")),
+    ("features", ("bot.handoff", "bot.booking", "bot.privacy")),
     ("services", ("bot.channels", "bot.safety", "bot.nlu.components")),
     ("language", ("bot.nlu", "bot.i18n", "bot.countries", "bot.menu")),
     ("storage", (

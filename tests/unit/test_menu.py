@@ -20,6 +20,7 @@ from bot import menu
         ("fila", 2),
         ("a filanan", 2),
         ("naani", 4),
+        ("t un robot ou une vraie personne", None),  # a question, not option 1
         ("#1", 1),
         ("1 ou 2", None),
         ("rien", None),
@@ -34,7 +35,8 @@ def test_resolve_in_and_out_of_range() -> None:
     assert menu.resolve("main", 4).opens == "language"
     assert menu.resolve("language", 3).slots["language"] == "bm"
     assert menu.resolve("main", 0) is None
-    assert menu.resolve("main", 5) is None
+    assert menu.resolve("main", 5).handler == "forget_me"
+    assert menu.resolve("main", 6) is None
     assert menu.resolve(None, 1) is None
     assert menu.resolve("main", None) is None
 
@@ -47,9 +49,10 @@ def test_buttons_carry_menu_and_number() -> None:
     assert json.loads("{" + entities) == {"menu": "language", "option": "2"}
 
 
-def test_main_menu_is_the_four_documented_choices() -> None:
+def test_main_menu_is_the_five_documented_choices() -> None:
     labels = [o.label for o in menu.MENUS["main"]]
-    assert labels == ["menu.health", "menu.workshops", "menu.counsellor", "menu.language"]
+    assert labels == ["menu.health", "menu.workshops", "menu.counsellor", "menu.language",
+                      "menu.privacy"]
 
 
 @pytest.mark.parametrize(

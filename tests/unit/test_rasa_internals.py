@@ -720,6 +720,28 @@ def test_command_line_helpers_keep_their_signatures() -> None:
     assert inspect.iscoroutinefunction(inspect.unwrap(Agent.parse_message))  # awaited
 
 
+def test_tracker_events_table_is_the_one_privacy_erases(tmp_path: Path) -> None:
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from sqlalchemy import inspect as inspect_db
+
+    from bot.privacy.tracker import EVENTS, RasaEvents
+
+    store = SQLTrackerStore(dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    columns = {c["name"] for c in inspect_db(store.engine).get_columns("events")}
+    assert columns == set(EVENTS.c.keys())
+    tracker = DialogueStateTracker.from_events(
+        "c1", [UserUttered("je suis a Lyon", {"name": "greet"}), BotUttered("Bonjour")])
+    asyncio.run(store.save(tracker))
+    with store.engine.connect() as connection:
+        data = list(connection.execute(EVENTS.select()))
+    assert sum('"text": "je suis a Lyon"' in row.data for row in data) == 1
+    events = RasaEvents(store.engine)
+    assert events.delete("c1") == len(data)
+    store.engine.dispose()
+
+
 # -- the list itself ------------------------------------------------------------------------
 
 

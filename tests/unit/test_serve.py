@@ -26,6 +26,7 @@ GOOD = {
     "DATABASE_URL": "postgresql://sante@127.0.0.1/sante", "MODEL_PATH": str(MODEL),
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "secret",
     "TWILIO_FROM_NUMBER": "+15005550006",
+    "DATA_KEYS": "ZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQ=",  # a Fernet key (32 bytes)
 }  # fmt: skip
 SCALED = {**GOOD, "TRACKER_STORE_URL": "postgresql://sante@127.0.0.1/sante",
           "LOCK_STORE_URL": "redis://127.0.0.1:6379/1"}  # fmt: skip
@@ -72,7 +73,17 @@ def test_several_instances_need_postgresql_and_redis() -> None:
     assert "LOCK_STORE_URL must be redis://" in found
 
 
-@pytest.mark.parametrize("missing", ["PSEUDONYM_KEY", "PUBLIC_URL", "DATABASE_URL"])
+def test_data_keys_must_be_fernet_keys_named_never_shown() -> None:
+    """Addresses and texts of minors are never stored in plaintext in production."""
+    assert problems({**GOOD, "DATA_KEYS": ""})[0].startswith("DATA_KEYS is missing")
+    wrong = f"{GOOD['DATA_KEYS']},not-a-fernet-key"
+    assert problems({**GOOD, "DATA_KEYS": wrong}) == [
+        "DATA_KEYS: key 2 is not a Fernet key (32 url-safe base64-encoded bytes; "
+        "`python -m bot privacy new-key` makes one)"
+    ]
+
+
+@pytest.mark.parametrize("missing", ["PSEUDONYM_KEY", "PUBLIC_URL", "DATABASE_URL", "DATA_KEYS"])
 def test_serve_with_a_missing_setting_exits_non_zero_naming_it(missing: str) -> None:
     """The real command, as an operator runs it; nothing starts."""
     env = {**os.environ, **GOOD, missing: "", "RASA_TELEMETRY_ENABLED": "false"}

@@ -44,6 +44,7 @@ from sqlalchemy.engine import make_url
 from bot import PROJECT_ROOT
 from bot.channels.sandbox import ENV as SANDBOX_ENV
 from bot.channels.sandbox import free_port
+from bot.db.crypto import new_key
 from bot.launcher import StackError, port_in_use
 from bot.server import checks
 from bot.server.bench.load import (
@@ -208,6 +209,7 @@ def serve_env(database: str, redis: str, instances: int, var_dir: Path, model: P
     """Production settings (what ``make serve`` checks), the providers being stand-ins."""
     return {
         **SANDBOX_ENV, "PSEUDONYM_KEY": secrets.token_urlsafe(32), "PUBLIC_URL": PUBLIC_URL,
+        "DATA_KEYS": new_key(),  # serve refuses to store texts in plaintext
         "TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
         "RASA_API_TOKEN": secrets.token_urlsafe(32),
         "TWILIO_API_BASE_URL": twilio.base_url, "TELEGRAM_API_BASE_URL": telegram.base_url,

@@ -28,6 +28,7 @@ from bot.booking.errors import SessionClosed
 from bot.booking.service import BookingService
 from bot.db.base import utcnow
 from bot.i18n import Translator
+from bot.menu import MENUS
 from tests.support.actions import (
     SENDER,
     Workshops,
@@ -346,7 +347,7 @@ def test_leaving_the_booking_shows_the_main_menu(engine: Engine) -> None:
     """She wrote "menu" during the booking: the main menu, nothing booked."""
     dispatcher, events = submit({SESSION: "stop", CONFIRM: "no"})
     assert responses(dispatcher) == ["utter_help"]
-    assert len(dispatcher.messages[0]["buttons"]) == 4
+    assert len(dispatcher.messages[0]["buttons"]) == len(MENUS["main"])
     assert slots_set(events)["menu"] == "main"
     assert bookings_of(engine) == []
 

@@ -28,7 +28,7 @@ def show(name: str, *args: Any, slots: dict[str, Any] | None = None,
 
 
 @pytest.mark.parametrize(("name", "intro", "count"),
-                         [("main", "utter_help", 4), ("language", "utter_language_menu", 3),
+                         [("main", "utter_help", 5), ("language", "utter_language_menu", 3),
                           ("country", "utter_emergency_ask_country", 4),
                           ("not_understood", "utter_fallback_counsellor", 3)])  # fmt: skip
 def test_each_menu_comes_with_its_own_text_and_options(name: str, intro: str, count: int) -> None:
@@ -70,8 +70,8 @@ def test_an_unknown_language_falls_back_to_french() -> None:
 
 
 def test_another_text_and_its_values_go_with_the_menu() -> None:
-    """"Answer 1 to 4" above the main menu: that text, with its count, and the same options."""
-    message, events = show("main", "utter_option_invalid", count=4)
-    assert (message["response"], message["count"]) == ("utter_option_invalid", 4)
-    assert len(message["buttons"]) == 4
+    """"Answer 1 to 5" above the main menu: that text, with its count, and the same options."""
+    message, events = show("main", "utter_option_invalid", count=5)
+    assert (message["response"], message["count"]) == ("utter_option_invalid", 5)
+    assert len(message["buttons"]) == 5
     assert slots_set(events) == {"menu": "main"}

@@ -34,7 +34,7 @@ from tests.support.actions import (
     user_event,
 )
 
-MAIN_LABELS = ["menu.health", "menu.workshops", "menu.counsellor", "menu.language"]
+MAIN_LABELS = ["menu.health", "menu.workshops", "menu.counsellor", "menu.language", "menu.privacy"]
 LANGUAGE_SET = {"language_candidate": None, "language_streak": 0.0, "menu": None}
 
 
@@ -60,8 +60,8 @@ def choose(text: str, shown: str | None = "main", channel: str = "rest",
 
 @pytest.mark.parametrize(
     ("action", "intro", "name", "count"),
-    [(ActionGreet(), "utter_greet", "main", 4), (ActionHelp(), "utter_help", "main", 4),
-     (ActionOutOfScope(), "utter_out_of_scope", "main", 4),
+    [(ActionGreet(), "utter_greet", "main", 5), (ActionHelp(), "utter_help", "main", 5),
+     (ActionOutOfScope(), "utter_out_of_scope", "main", 5),
      (ActionLanguageMenu(), "utter_language_menu", "language", 3)],
 )  # fmt: skip
 def test_each_menu_action_sends_its_text_with_the_numbered_options(
@@ -127,11 +127,11 @@ def test_a_button_names_its_own_menu() -> None:
 
 @pytest.mark.parametrize("text", ["7", "0", "un ou deux"])
 def test_a_number_off_the_menu_says_how_many_options_there_are(text: str) -> None:
-    """"7" on a four-option menu: "answer 1 to 4", and the same menu again."""
+    """"7" on a five-option menu: "answer 1 to 5", and the same menu again."""
     sent, events = choose(text)
     assert [m["response"] for m in sent] == ["utter_option_invalid"]
-    assert sent[0]["count"] == 4
-    assert len(sent[0]["buttons"]) == 4
+    assert sent[0]["count"] == 5
+    assert len(sent[0]["buttons"]) == 5
     assert slots_set(events) == {"menu": "main"}
 
 
