@@ -299,6 +299,27 @@ def test_a_yes_long_after_the_question_erases_nothing(world: World) -> None:
     assert world.seen[-1] == "si"  # an ordinary message again
 
 
+def test_her_yes_cut_off_by_a_crash_is_done_by_the_recovery(world: World) -> None:
+    """The process died while her "oui" was processing: the next instance erases her (the
+    safety rule after a crash holds here too: the desk runs before the apology)."""
+    address = new_address("sms", "FR")
+    world.say("sms", address, "bonjour", country="FR")
+    her = world.contact("sms", address)
+    world.say("sms", address, "EFFACER", country="FR")
+    store, runner = world.parts.store, world.runners["sms"]
+    row = store.record_inbound("sms", f"SM{uuid.uuid4().hex}", her.id, "text", "oui")
+    assert row is not None
+    store.set_inbound_status(row, "processing")  # then the crash: no lease is held
+
+    async def recover() -> int:
+        runner.bind(world.rasa)
+        return await runner.recover(utcnow() + timedelta(seconds=1))
+
+    assert world.parts.run(recover()) == 0  # no apology: it was handled
+    assert held_anywhere(world, [address, her.id]) == []
+    assert folded(received(world, "sms", address)[-1]) == folded(Translator("fr")(FORGET_DONE))
+
+
 def test_an_opted_out_user_is_erased_without_a_question(world: World) -> None:
     address = new_address("sms", "PE")
     world.say("sms", address, "hola")
