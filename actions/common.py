@@ -12,6 +12,10 @@ from bot import menu
 from bot.i18n import Translator
 from bot.i18n.language import LANGUAGE_SLOT
 
+# The health answer (catalog key) whose country part waits for her answer to the country
+# question (actions/health.py sets it, the country form reads it, an emergency clears it).
+COUNTRY_PENDING_SLOT = "health_pending"
+
 
 def show_menu(
     dispatcher: CollectingDispatcher,

@@ -16,6 +16,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import COUNTRY_PENDING_SLOT
 from actions.handoff import request_handoff
 from bot import menu, safety
 from bot.channels.contacts import remember_country
@@ -42,7 +43,7 @@ async def send_numbers(
     if listed:
         dispatcher.utter_message(response="utter_emergency_numbers", numbers=listed, slots=slots)
     else:
-        dispatcher.utter_message(response="utter_emergency_go_now", slots=slots)
+        dispatcher.utter_message(response=safety.go_now_response(category), slots=slots)
     return [SlotSet(menu.MENU_SLOT, None)]
 
 
@@ -87,16 +88,17 @@ class ActionEmergency(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         category = _category(tracker)
-        language = tracker.get_slot(LANGUAGE_SLOT) or (tracker.latest_message or {}).get(
-            "language"
-        )
+        language = tracker.get_slot(LANGUAGE_SLOT) or (tracker.latest_message or {}).get("language")
         country = tracker.get_slot(menu.COUNTRY_SLOT) or channel_country(tracker)
         await asyncio.to_thread(
             safety.record_alert, engine_from_env(), tracker.sender_id, category, language, country
         )
         slots = {LANGUAGE_SLOT: language, CATEGORY_SLOT: category, menu.COUNTRY_SLOT: country}
         dispatcher.utter_message(response=safety.RESPONSES[category], slots=slots)
-        events: list[EventType] = [SlotSet(CATEGORY_SLOT, category), SlotSet(PRIORITY_SLOT, True)]
+        # An emergency wins over a health answer waiting for her country: the country form,
+        # if it asks now, asks for the numbers.
+        events: list[EventType] = [SlotSet(CATEGORY_SLOT, category), SlotSet(PRIORITY_SLOT, True),
+                                   SlotSet(COUNTRY_PENDING_SLOT, None)]  # fmt: skip
         if country:
             events.append(SlotSet(menu.COUNTRY_SLOT, country))
             events += await send_numbers(dispatcher, tracker, slots)
@@ -120,7 +122,12 @@ class ActionAskCountryAnswer(Action):
         buttons = [{"title": title, "payload": payload}
                    for title, payload in menu.country_choices(
                        Translator(tracker.get_slot(LANGUAGE_SLOT)))]  # fmt: skip
-        response = "utter_emergency_ask_country_again" if again else "utter_emergency_ask_country"
+        if tracker.get_slot(COUNTRY_PENDING_SLOT):  # a health answer's local part waits
+            response = "utter_health_ask_country"
+        elif again:
+            response = "utter_emergency_ask_country_again"
+        else:
+            response = "utter_emergency_ask_country"
         dispatcher.utter_message(response=response, buttons=buttons)
         return []
 
@@ -144,6 +151,10 @@ class ValidateCountryForm(FormValidationAction):
             country = menu.country_answer(str(entities.get("option"))) if shown else None
         else:
             country = menu.country_answer(str(value))
+        if country is None and tracker.get_slot(COUNTRY_PENDING_SLOT):
+            # Asked for a health answer: she is not kept on the question; the answer's
+            # general part was sent, its local part becomes "no verified address".
+            return {ANSWER_SLOT: str(value), TRIES_SLOT: 0.0}
         if country is None:
             return {ANSWER_SLOT: None, TRIES_SLOT: (tracker.get_slot(TRIES_SLOT) or 0.0) + 1}
         found: dict[str, Any] = {ANSWER_SLOT: str(value), menu.COUNTRY_SLOT: country,
@@ -151,18 +162,3 @@ class ValidateCountryForm(FormValidationAction):
         if (message.get("safety") or {}).get("category"):  # she said more about the danger
             found[CATEGORY_SLOT] = _category(tracker)
         return found
-
-
-class ActionEmergencyNumbers(Action):
-    """The country form is filled: the numbers, then the priority handoff."""
-
-    def name(self) -> str:
-        return "action_emergency_numbers"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        slots = {menu.COUNTRY_SLOT: tracker.get_slot(menu.COUNTRY_SLOT),
-                 CATEGORY_SLOT: tracker.get_slot(CATEGORY_SLOT)}  # fmt: skip
-        events = await send_numbers_then_handoff(dispatcher, tracker, slots)
-        return [SlotSet(ANSWER_SLOT, None), SlotSet(TRIES_SLOT, 0.0), *events]

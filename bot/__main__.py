@@ -3,7 +3,8 @@
 Commands: ``train``, ``run`` (the local stack and a terminal chat), ``chat`` (against a
 running stack), ``counsellor`` (the local counsellor console), ``counsellors`` (the
 registry), ``handoff`` (supervising handoffs), ``booking``, ``validate``, ``eval``,
-``eval-language``, ``i18n-review``, benchmarks.
+``eval-language``, ``i18n-review``, ``content`` (clinical review of the health answers),
+benchmarks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.channels.polling import PollingError, poll
 from bot.channels.report import LIMIT, catalog_costs, report_lines
 from bot.channels.webhook_cli import add_commands as add_telegram_commands
 from bot.chat import COUNSELLOR_BANNER, chat
+from bot.content.cli import add_commands as add_content_commands
 from bot.db.database import database_url, make_engine
 from bot.handoff import bench as handoff_bench
 from bot.handoff.registry_cli import add_commands as add_registry_commands
@@ -139,8 +141,9 @@ def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
     )
     seen = {normalise(m.get("text")) for m in training.intent_examples}
     lexicon = load_lexicon()
-    tests, devs, redteam, redteam_fresh = (
-        ev.load_sets(d) for d in (ev.TEST_SETS, ev.DEV_SETS, ev.REDTEAM, ev.REDTEAM_FRESH)
+    tests, devs, redteam, redteam_fresh, sub_tests, sub_devs = (
+        ev.load_sets(d) for d in (ev.TEST_SETS, ev.DEV_SETS, ev.REDTEAM, ev.REDTEAM_FRESH,
+                                  ev.SUBTOPIC_TEST_SETS, ev.SUBTOPIC_DEV_SETS)
     )
 
     def intent_of(text: str) -> str:
@@ -179,6 +182,14 @@ def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
                                f" acc {fresh_base.accuracy:.3f} F1 {fresh_base.macro_f1:.3f}")
                 details.append(f"  {lang} test F1 per intent: " + ", ".join(
                     f"{i} {f:.2f}" for i, f in rasa.per_intent.items()))
+        subtopics = {name: ev.score_subtopics(lambda t: ev.chosen_subtopic(parse(t)), sets[lang])
+                     for name, sets in (("test", sub_tests), ("dev", sub_devs))}  # fmt: skip
+        details += [f"  {lang} health sub-topics, {name} (n={s.n}): answer reached "
+                    f"{s.accuracy:.3f}, intent {s.intent_accuracy:.3f}"
+                    for name, s in subtopics.items()]  # fmt: skip
+        # Misses of the dev set only: they may guide training data, the test set's may not.
+        details += [f"  {lang} sub-topic dev miss {exp} -> {got}: {text}"
+                    for exp, got, text in subtopics["dev"].misses]  # fmt: skip
         # Only counts for the held-out half: printing its misses would invite tuning on it.
         details.append(f"  {lang} safety recall on the held-out fresh red-team half: "
                        f"{held_out.recall:.3f} ({len(held_out.missed)} missed of "
@@ -299,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     add_handoff_commands(commands)
     add_telegram_commands(commands)
     add_privacy_commands(commands, _privacy_desk)
+    add_content_commands(commands)
     serve_parser = commands.add_parser(
         "serve", help="production: the action server and the Rasa instances, from .env"
     )

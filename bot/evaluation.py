@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -70,6 +71,10 @@ REDTEAM = PROJECT_ROOT / "tests" / "data" / "redteam"
 # writes training data (the other half guided them): the recall that says how the safety
 # check does on wording nobody tuned it for.
 REDTEAM_FRESH = PROJECT_ROOT / "tests" / "data" / "redteam_fresh"
+# Held-out messages per health sub-topic ("contraception/prep": [...]), written apart from
+# data/nlu (issue 16): does the question reach the right answer, not only the right intent?
+SUBTOPIC_TEST_SETS = PROJECT_ROOT / "tests" / "data" / "subtopics_test"
+SUBTOPIC_DEV_SETS = PROJECT_ROOT / "tests" / "data" / "subtopics_dev"
 # The top-level intents other parts of the project rely on (issue #3); scored with macro-F1.
 CONTRACT_INTENTS = (
     "greet", "goodbye", "thank", "contraception", "pregnancy", "addiction", "book_workshop",
@@ -114,6 +119,45 @@ def score_intents(predict: Callable[[str], str], examples: dict[str, list[str]])
         macro_f1=float(per_intent.mean()),
         per_intent={label: float(f) for label, f in zip(labels, per_intent, strict=True)},
     )
+
+
+def chosen_subtopic(parsed: dict[str, Any]) -> str:
+    """The answer a parse result leads to, as ``actions/health.py`` picks it: the intent, then
+    the best-ranked response of that intent ("contraception/prep"); the intent alone when it
+    is not a health intent or nothing of it is ranked."""
+    intent = top_level((parsed.get("intent") or {}).get("name") or "")
+    selectors = parsed.get("response_selector") or {}
+    selector = selectors.get(intent) or selectors.get("default") or {}
+    for ranked in selector.get("ranking") or []:
+        key = ranked.get("intent_response_key") or ""
+        if key.startswith(f"{intent}/"):
+            return str(key)
+    return intent
+
+
+@dataclass
+class SubtopicScores:
+    """Share of held-out questions that reached their answer, and the misses."""
+
+    n: int
+    accuracy: float
+    intent_accuracy: float
+    misses: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def score_subtopics(choose: Callable[[str], str], examples: dict[str, list[str]]) -> SubtopicScores:
+    """Score ``choose`` (text -> "intent/sub-topic") on ``{"intent/sub": [messages]}``."""
+    hits = intent_hits = 0
+    misses = []
+    for expected, messages in examples.items():
+        for text in messages:
+            got = choose(text)
+            hits += got == expected
+            intent_hits += top_level(got) == top_level(expected)
+            if got != expected:
+                misses.append((expected, got, text))
+    n = sum(len(m) for m in examples.values())
+    return SubtopicScores(n, hits / n if n else 0.0, intent_hits / n if n else 0.0, misses)
 
 
 def top_level(intent: str) -> str:

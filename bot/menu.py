@@ -64,6 +64,7 @@ INTROS: dict[str, str] = {
     "language": "utter_language_menu",
     "country": "utter_emergency_ask_country",
     "not_understood": "utter_fallback_counsellor",
+    "pill_type": "utter_contraception/pill_missed",
 }
 
 MENUS: dict[str, tuple[Option, ...]] = {
@@ -87,6 +88,13 @@ MENUS: dict[str, tuple[Option, ...]] = {
         _country(N_("country.fr"), "FR"),
         _country(N_("country.other"), OTHER),
     ),
+    # A missed pill: the rule depends on the pill (WHO Handbook), so she is asked which.
+    "pill_type": (
+        Option(N_("pill.combined"), response="utter_pill_missed_combined"),
+        Option(N_("pill.low_dose"), response="utter_pill_missed_low_dose"),
+        Option(N_("pill.progestin"), response="utter_pill_missed_progestin"),
+        Option(N_("pill.unknown"), response="utter_pill_missed_unknown"),
+    ),
     # After the second message in a row the assistant did not understand (issue 5).
     "not_understood": (
         Option(N_("menu.counsellor"), handler="counsellor_not_understood"),
@@ -97,13 +105,14 @@ MENUS: dict[str, tuple[Option, ...]] = {
 
 # Number words in the three languages, normalised ("fɔlɔ" -> "folo").
 NUMBER_WORDS: dict[str, int] = {
-    **dict.fromkeys(["un", "une", "premier", "premiere", "uno", "una", "primero", "primera",
-                     "kelen", "folo"], 1),
-    **dict.fromkeys(["deux", "deuxieme", "second", "seconde", "dos", "segundo", "segunda",
-                     "fila", "filanan"], 2),
+    **dict.fromkeys(
+        ["un", "une", "premier", "premiere", "uno", "una", "primero", "primera", "kelen", "folo"], 1
+    ),
+    **dict.fromkeys(
+        ["deux", "deuxieme", "second", "seconde", "dos", "segundo", "segunda", "fila", "filanan"], 2
+    ),
     **dict.fromkeys(["trois", "troisieme", "tres", "tercero", "tercera", "saba", "sabanan"], 3),
-    **dict.fromkeys(["quatre", "quatrieme", "cuatro", "cuarto", "cuarta", "naani",
-                     "naaninan"], 4),
+    **dict.fromkeys(["quatre", "quatrieme", "cuatro", "cuarto", "cuarta", "naani", "naaninan"], 4),
     **dict.fromkeys(["cinq", "cinquieme", "cinco", "quinto", "quinta", "duuru", "duurunan"], 5),
 }
 _DIGITS = re.compile(r"^\d{1,2}$")
@@ -120,7 +129,16 @@ OPTION_WORDS: dict[str, tuple[str, ...]] = {
         " ".join(n for n, c in LANGUAGE_NAMES.items() if c == code) for code in ("fr", "es", "bm")
     ),
     "not_understood": (_PERSON, _HEALTH, _LANGUAGE),
+    "pill_type": (
+        "combinee combinada combined normale normal classique clasica",
+        "faible baja dosis dose minidosee",
+        "oestrogene estrogeno progestative progestageno allaitement lactancia pecho sin "
+        "desogestrel micropilule minipildora sin di",
+        "sais sabe se sé dn don idee",
+    ),
 }
+# Doses in micrograms written on a pill's box, and the option of the pill_type menu each names.
+_PILL_DOSES = {"15": 2, "20": 2, "30": 1, "35": 1}
 MAX_ANSWER_WORDS = 6  # longer is a question or a story, not an answer to a menu
 
 YES = frozenset({"oui", "ouii", "ouai", "ouais", "wi", "ui", "ok", "okay", "oki", "dac", "dacc",
@@ -145,6 +163,10 @@ def chosen_number(text: str) -> int | None:
 def chosen_option(menu: str, text: str) -> int | None:
     """The option (1-based) a short written answer to ``menu`` names: its number, or the
     words of exactly one option (a typo allowed in long words); else ``None``."""
+    if menu == "pill_type":  # "la 20", "30 microgrammes": the dose names the pill
+        doses = {_PILL_DOSES[w] for w in words(text) if w in _PILL_DOSES}
+        if len(doses) == 1:
+            return doses.pop()
     number = chosen_number(text)
     if number is not None:
         return number

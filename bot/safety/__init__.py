@@ -40,6 +40,21 @@ RESPONSES = {
     GENERAL: "utter_emergency_general",
 }
 
+# Where to go when no number is verified there. Overdose has its own: "stay with the person"
+# and "go to the health centre" would be two opposite orders; one coherent instruction.
+GO_NOW = {"overdose": "utter_emergency_go_now_overdose"}
+GO_NOW_DEFAULT = "utter_emergency_go_now"
+
+
+def go_now_response(category: str) -> str:
+    """The response saying where to go now, for ``category``."""
+    return GO_NOW.get(category, GO_NOW_DEFAULT)
+
+
+def go_now_key(category: str) -> str:
+    """Its catalog key (``utter_emergency_go_now_overdose`` -> ``emergency.go_now.overdose``)."""
+    return "emergency.go_now" + (f".{category}" if category in GO_NOW else "")
+
 
 @dataclass(frozen=True)
 class Lexicon:
@@ -135,7 +150,9 @@ def record_alert(
     """
     with session_factory(engine).begin() as session:
         alert = SafetyAlert(
-            conversation_id=conversation_id, category=category, language=language,
+            conversation_id=conversation_id,
+            category=category,
+            language=language,
             country=country,
         )
         session.add(alert)
@@ -146,7 +163,7 @@ def record_alert(
 
 
 def numbers_listed(country: str | None, category: str, language: str | None) -> str | None:
-    """"3114 (suicide prevention), 15 (SAMU)": the verified numbers to give, with their
+    """ "3114 (suicide prevention), 15 (SAMU)": the verified numbers to give, with their
     labels in her language; None when none is verified there."""
     translate = Translator(language)
     numbers = numbers_for(country, category if category in RESPONSES else GENERAL)
@@ -160,13 +177,11 @@ def numbers_line(category: str, language: str | None, country: str | None) -> st
     now when none is verified (another country, or none known yet)."""
     listed = numbers_listed(country, category, language)
     if listed is None:
-        return Translator(language)("emergency.go_now")
+        return Translator(language)(go_now_key(category))
     return Translator(language)("emergency.numbers", numbers=listed)
 
 
-def emergency_messages(
-    category: str, language: str | None, country: str | None
-) -> tuple[str, str]:
+def emergency_messages(category: str, language: str | None, country: str | None) -> tuple[str, str]:
     """The fixed reply of ``category`` and the numbers line, rendered outside a Rasa turn
     (an emergency written while a person owns the conversation, or in a turn that crashed).
     The same catalog entries as ``domain/safety.yml``'s responses."""

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.stack
 
 QUESTIONS = {
     "fr": {
-        "contraception": "j ai oublie ma pilule hier soir, je fais quoi",
+        "contraception": "comment on prend la pilule ? tous les jours ?",
         "pregnancy": "comment savoir si je suis enceinte",
         "addiction": "je fume trop de cigarettes comment arreter",
     },
@@ -40,10 +40,13 @@ EMERGENCIES = {
 
 
 def _answer_key(chat: Conversation, text: str, language: str) -> str:
-    """Say ``text``; the single answer's response name, checked to be in ``language``."""
+    """Say ``text``; the answer's response name, checked to be in ``language`` (an answer
+    whose part depends on her country is followed by the country question, asked once)."""
     replies = chat.say(text)
     events = chat.new_bot_events()
-    assert len(events) == len(replies) == 1, (text, [e["metadata"] for e in events])
+    assert len(events) == len(replies), (text, [e["metadata"] for e in events])
+    asked = [e["metadata"]["utter_action"] for e in events[1:]]
+    assert asked in ([], ["utter_health_ask_country"]), (text, asked)
     response = events[0]["metadata"]["utter_action"]
     assert replies[0]["text"] == Translator(language)(RESPONSE_KEYS[response]), (text, language)
     return response
@@ -73,9 +76,7 @@ def test_more_gives_the_second_part_then_nothing_more(stack: LocalStack) -> None
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_an_emergency_gets_the_countrys_verified_numbers(
-    stack: LocalStack, language: str
-) -> None:
+def test_an_emergency_gets_the_countrys_verified_numbers(stack: LocalStack, language: str) -> None:
     text, category = EMERGENCIES[language]
     # Her country in words or with its number, as people answer.
     country_choice = {"fr": ("je suis a lyon", "FR"), "es": ("2", "PE"),

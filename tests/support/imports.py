@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "bot.server", "actions",
     )),
     ("features", ("bot.handoff", "bot.booking", "bot.privacy")),
-    ("services", ("bot.channels", "bot.safety", "bot.nlu.components")),
+    ("services", ("bot.channels", "bot.safety", "bot.content", "bot.nlu.components")),
     ("language", ("bot.nlu", "bot.i18n", "bot.countries", "bot.menu")),
     ("storage", (
         "bot.db", "bot.migrations", "bot.settings", "bot.datafiles", "bot.gsm7",

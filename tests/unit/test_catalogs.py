@@ -19,7 +19,7 @@ from bot.i18n import Translator, format_date, format_datetime, translations
 from bot.i18n.catalogs import REVIEW_FLAG, catalog_problems, load_po, load_template
 from bot.i18n.extract import keys_in_domain
 
-KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.[A-Z]{2})?$")  # local.<key>.FR: a country
 
 
 def extracted_keys() -> set[str]:

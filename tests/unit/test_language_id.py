@@ -11,6 +11,8 @@ from bot.evaluation import (
     DEV_SETS,
     MAX_SEEN_SHARE,
     REDTEAM,
+    SUBTOPIC_DEV_SETS,
+    SUBTOPIC_TEST_SETS,
     TARGET,
     TEST_SETS,
     language_report,
@@ -50,6 +52,12 @@ def test_heldout_sets_are_separate_from_training_data() -> None:
     for language, sets in load_sets(REDTEAM).items():
         for messages in sets.values():
             assert not training & {normalise(t) for t in messages}, language
+    # The health sub-topics' held-out questions (issue 16), both halves.
+    for directory in (SUBTOPIC_TEST_SETS, SUBTOPIC_DEV_SETS):
+        for language, sets in load_sets(directory).items():
+            messages = {normalise(t) for msgs in sets.values() for t in msgs}
+            assert len(messages) >= 27 * 4, language
+            assert not training & messages, (directory.name, language, training & messages)
 
 
 def test_the_intent_test_set_is_mostly_unseen() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from actions.health import ActionCountryGiven
 from actions.safety import (
     ActionAskCountryAnswer,
     ActionEmergency,
-    ActionEmergencyNumbers,
     ValidateCountryForm,
 )
 from bot.db.base import utcnow
@@ -84,7 +84,8 @@ def test_each_emergency_gets_its_fixed_reply_then_the_numbers_for_it(
     assert [m["response"] for m in sent] == [response, "utter_emergency_numbers"]
     assert numbers(sent[1]) == expected
     assert slots_set(events) == {"emergency_category": category, "handoff_priority": True,
-                                 "country": "FR", "menu": None}  # fmt: skip
+                                 "health_pending": None, "country": "FR",
+                                 "menu": None}  # fmt: skip
     assert followups(events) == []
     [alert] = rows(engine, "safety_alerts")
     assert (alert["conversation_id"], alert["category"], alert["country"]) == (
@@ -140,8 +141,8 @@ def test_without_her_country_only_the_fixed_reply_then_the_question(
     assert [m["response"] for m in sent] == ["utter_emergency_violence"]
     assert followups(events) == ["country_form"]
     assert slots_set(events) == {"emergency_category": "violence", "handoff_priority": True,
-                                 "country_answer": None, "country_tries": 0.0,
-                                 "menu": None}  # fmt: skip
+                                 "health_pending": None, "country_answer": None,
+                                 "country_tries": 0.0, "menu": None}  # fmt: skip
     [alert] = rows(engine, "safety_alerts")
     assert alert["country"] is None
 
@@ -172,7 +173,7 @@ def test_the_language_of_the_message_is_used_when_none_is_set(engine: Engine) ->
 
 @pytest.mark.parametrize("language", ["fr", "es", "bm"])
 def test_the_country_question_lists_the_countries_in_her_language(language: str) -> None:
-    """"Where are you? 1 Mali 2 Peru 3 France 4 another country", as buttons 1 to 4."""
+    """ "Where are you? 1 Mali 2 Peru 3 France 4 another country", as buttons 1 to 4."""
     dispatcher, events = run_action(ActionAskCountryAnswer(),
                                     make_tracker(slots={"language": language}))  # fmt: skip
     assert responses(dispatcher) == ["utter_emergency_ask_country"]
@@ -185,7 +186,7 @@ def test_the_country_question_lists_the_countries_in_her_language(language: str)
 
 
 def test_after_an_answer_not_placed_the_question_is_said_again() -> None:
-    """"I did not understand where you are": the same list, worded as a second asking."""
+    """ "I did not understand where you are": the same list, worded as a second asking."""
     dispatcher, _ = run_action(ActionAskCountryAnswer(), make_tracker(slots={"country_tries": 1.0}))
     assert responses(dispatcher) == ["utter_emergency_ask_country_again"]
     assert len(dispatcher.messages[0]["buttons"]) == 4
@@ -214,14 +215,14 @@ def answer_country(
 def test_the_country_is_read_from_a_number_a_country_or_a_city(
     domain: dict[str, Any], text: str, country: str
 ) -> None:
-    """"2", "deux", "Pérou", "vivo en Cusco", "je suis à Lyon", "n bɛ Segu": her country;
+    """ "2", "deux", "Pérou", "vivo en Cusco", "je suis à Lyon", "n bɛ Segu": her country;
     a country outside the programme is "another country"."""
     assert answer_country(domain, text) == {"country_answer": text, "country": country,
                                             "country_tries": 0.0}  # fmt: skip
 
 
 def test_an_answer_it_cannot_place_is_counted_and_asked_again(domain: dict[str, Any]) -> None:
-    """"je sais pas": no country, one more try counted, the question again."""
+    """ "je sais pas": no country, one more try counted, the question again."""
     assert answer_country(domain, "je sais pas", tries=1.0) == {"country_answer": None,
                                                                 "country_tries": 2.0}  # fmt: skip
 
@@ -238,9 +239,9 @@ def test_a_button_counts_only_when_it_is_a_country_button(domain: dict[str, Any]
 
 
 def test_an_answer_saying_more_about_the_danger_updates_the_category(
-    domain: dict[str, Any]
+    domain: dict[str, Any],
 ) -> None:
-    """"à Lyon, il m'a violée": France, and the numbers will be those of sexual violence."""
+    """ "à Lyon, il m'a violée": France, and the numbers will be those of sexual violence."""
     found = answer_country(domain, "a Lyon il m'a violee", category="sexual_violence")
     assert (found["country"], found["emergency_category"]) == ("FR", "sexual_violence")
 
@@ -259,7 +260,7 @@ def numbers_after_form(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The country form filled: the numbers action, on ``channel``."""
     tracker = make_tracker(slots=slots, text="Perou", channel=channel)
-    dispatcher, events = run_action(ActionEmergencyNumbers(), tracker)
+    dispatcher, events = run_action(ActionCountryGiven(), tracker)
     return dispatcher.messages, events
 
 
@@ -277,7 +278,7 @@ def test_once_her_country_is_known_she_gets_its_numbers_and_it_is_remembered(
 
 
 def test_another_country_is_told_where_to_go_and_not_remembered(engine: Engine) -> None:
-    """"Sénégal" (another country): where to go now; her contact keeps no country."""
+    """ "Sénégal" (another country): where to go now; her contact keeps no country."""
     contact(engine)
     sent, _ = numbers_after_form(country="ZZ", emergency_category="violence")
     assert [m["response"] for m in sent] == ["utter_emergency_go_now"]
