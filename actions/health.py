@@ -69,23 +69,34 @@ class ActionHealthAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        message = tracker.latest_message or {}
-        shown = tracker.get_slot(menu.MENU_SLOT)
-        if shown in QUESTIONS.values():  # "la combinée", "sin estrógeno": her answer to it
-            number = menu.chosen_option(shown, str(message.get("text") or ""))
-            if menu.resolve(shown, number) is not None:
-                return await run_option(dispatcher, tracker, shown, number)
-        intent = (message.get("intent") or {}).get("name", "")
-        response = chosen_response(message, intent) if intent in RESPONSES else None
-        if response is None or response not in (domain.get("responses") or {}):
-            return show_menu(dispatcher, tracker, "main", "utter_fallback")
-        if response in QUESTIONS:  # the answer depends on hers: the question, as a menu
-            return [SlotSet(MORE_SLOT, None),
-                    *show_menu(dispatcher, tracker, QUESTIONS[response], response,
-                               slots={PART_SLOT: None})]  # fmt: skip
-        dispatcher.utter_message(response=response, slots={PART_SLOT: None})
-        events = [SlotSet(MORE_SLOT, response if has_more(domain, response) else None)]
-        return [*events, *country_part(dispatcher, tracker, domain, content.answer_key(response))]
+        return await answer(dispatcher, tracker, domain)
+
+
+async def answer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+    ask_country: bool = True,
+) -> list[EventType]:  # fmt: skip
+    """The answer to her health question. ``ask_country`` is False when she was just asked
+    where she is and wrote a question instead: it is answered, and its country part is
+    "none verified" rather than the question again."""
+    message = tracker.latest_message or {}
+    shown = tracker.get_slot(menu.MENU_SLOT)
+    if shown in QUESTIONS.values():  # "la combinée", "sin estrógeno": her answer to it
+        number = menu.chosen_option(shown, str(message.get("text") or ""))
+        if menu.resolve(shown, number) is not None:
+            return await run_option(dispatcher, tracker, shown, number)
+    intent = (message.get("intent") or {}).get("name", "")
+    response = chosen_response(message, intent) if intent in RESPONSES else None
+    if response is None or response not in (domain.get("responses") or {}):
+        return show_menu(dispatcher, tracker, "main", "utter_fallback")
+    if response in QUESTIONS:  # the answer depends on hers: the question, as a menu
+        return [SlotSet(MORE_SLOT, None),
+                *show_menu(dispatcher, tracker, QUESTIONS[response], response,
+                           slots={PART_SLOT: None})]  # fmt: skip
+    dispatcher.utter_message(response=response, slots={PART_SLOT: None})
+    events = [SlotSet(MORE_SLOT, response if has_more(domain, response) else None)]
+    key = content.answer_key(response)
+    return [*events, *country_part(dispatcher, tracker, domain, key, ask=ask_country)]
 
 
 class ActionMore(Action):
@@ -106,14 +117,18 @@ class ActionMore(Action):
 
 
 def country_part(
-    dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], key: str
-) -> list[EventType]:
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], key: str,
+    ask: bool = True,
+) -> list[EventType]:  # fmt: skip
     """After answer ``key``: what her country adds, or, when nobody knows her country yet,
     the country question (asked once: the form keeps the key until she answers)."""
     responses = domain.get("responses") or {}
     if not content.needs_country(key, responses):
         return []
     country = tracker.get_slot(menu.COUNTRY_SLOT) or channel_country(tracker)
+    if country is None and not ask:
+        send_local(dispatcher, tracker, responses, key, None)
+        return []
     if country is None:
         return [SlotSet(COUNTRY_PENDING_SLOT, key), SlotSet(ANSWER_SLOT, None),
                 SlotSet(TRIES_SLOT, 0.0), SlotSet(menu.MENU_SLOT, None),
@@ -169,4 +184,8 @@ class ActionCountryGiven(Action):
             await asyncio.to_thread(remember_country, engine_from_env(), tracker.sender_id,
                                     country)  # fmt: skip
         send_local(dispatcher, tracker, domain.get("responses") or {}, key, country)
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if country is None and intent in RESPONSES:
+            # Not a place but a new health question: answered too, not lost.
+            done += await answer(dispatcher, tracker, domain, ask_country=False)
         return done

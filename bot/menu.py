@@ -116,6 +116,7 @@ NUMBER_WORDS: dict[str, int] = {
     **dict.fromkeys(["cinq", "cinquieme", "cinco", "quinto", "quinta", "duuru", "duurunan"], 5),
 }
 _DIGITS = re.compile(r"^\d{1,2}$")
+_ARTICLES = frozenset({"un", "une", "uno", "una"})
 
 # An option's own words, normalised, in the three languages (its label's words count too).
 _HEALTH = "sante salud keneya question questions pregunta preguntas nyininkali"
@@ -157,6 +158,12 @@ def chosen_number(text: str) -> int | None:
     found = {int(w) for w in typed if _DIGITS.match(w)}
     if not found and len(typed) <= MAX_ANSWER_WORDS:
         found = {NUMBER_WORDS[w] for w in typed if w in NUMBER_WORDS}
+        # "un", "una" are also articles: "como se pone un condon" names no option, but
+        # "un ou deux" stays two numbers (no choice).
+        if found == {1} and len(typed) > 2 and all(
+            w in _ARTICLES for w in typed if w in NUMBER_WORDS
+        ):
+            found = set()
     return found.pop() if len(found) == 1 else None
 
 

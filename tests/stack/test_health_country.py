@@ -102,3 +102,14 @@ def test_a_missed_pill_asks_which_pill(
     replies = chat.expect(question, "utter_contraception/pill_missed", language=language)
     assert len(replies[0]["buttons"]) == 4
     chat.expect(answer, response, language=language)
+
+
+def test_a_new_question_instead_of_her_country_is_answered(stack: LocalStack) -> None:
+    """She ignores "which country?" and asks something else: nothing is lost."""
+    chat = Conversation(stack)
+    chat.expect("hola buenas", "utter_greet", language="es")
+    chat.expect("el aborto es legal aca?", "utter_pregnancy/abortion_law",
+                "utter_health_ask_country", language="es")  # fmt: skip
+    chat.expect("como se pone un condon?", "utter_health_services_none",
+                "utter_contraception/condom_male", language="es")  # fmt: skip
+    assert chat.slot("requested_slot") is None

@@ -21,6 +21,9 @@ from bot import menu
         ("a filanan", 2),
         ("naani", 4),
         ("t un robot ou une vraie personne", None),  # a question, not option 1
+        ("como se pone un condon?", None),  # "un" is an article: not Mali, option 1
+        ("la una", 1),
+        ("un ou deux", None),
         ("#1", 1),
         ("1 ou 2", None),
         ("rien", None),

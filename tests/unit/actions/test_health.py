@@ -185,6 +185,19 @@ def test_once_she_answers_where_she_is_her_countrys_part_follows(
     assert slots_set(events)["health_pending"] is None
 
 
+def test_a_new_question_instead_of_her_country_is_answered_too(domain: dict[str, Any]) -> None:
+    """Asked where she is, she asks about PrEP instead: "none verified" for the first answer,
+    then the PrEP answer, without the country question again."""
+    tracker = make_tracker(slots={"health_pending": "contraception.sti_testing"},
+                           text="et la prep c quoi", intent="contraception",
+                           message=selector("contraception/prep"))  # fmt: skip
+    dispatcher, events = run_action(ActionCountryGiven(), tracker, domain)
+    assert responses(dispatcher) == ["utter_health_services_none", "utter_contraception/prep",
+                                     "utter_health_services_none"]  # fmt: skip
+    assert followups(events) == []
+    assert slots_set(events)["health_pending"] is None
+
+
 @pytest.mark.parametrize("country", ["ZZ", None])
 def test_another_country_is_never_left_without_an_answer(
     domain: dict[str, Any], country: str | None
