@@ -11,6 +11,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import COUNTRY_PENDING_SLOT, show_menu
+from actions.handoff import request_handoff
 from actions.menu import run_option
 from actions.safety import (
     ANSWER_SLOT,
@@ -188,4 +189,6 @@ class ActionCountryGiven(Action):
         if country is None and intent in RESPONSES:
             # Not a place but a new health question: answered too, not lost.
             done += await answer(dispatcher, tracker, domain, ask_country=False)
+        elif country is None and intent == "request_counsellor":  # "PARLER" instead
+            done += await request_handoff(dispatcher, tracker, "asked")
         return done

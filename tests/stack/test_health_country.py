@@ -113,3 +113,17 @@ def test_a_new_question_instead_of_her_country_is_answered(stack: LocalStack) ->
     chat.expect("como se pone un condon?", "utter_health_services_none",
                 "utter_contraception/condom_male", language="es")  # fmt: skip
     assert chat.slot("requested_slot") is None
+
+
+def test_a_request_for_a_person_instead_of_her_country_is_heard(stack: LocalStack) -> None:
+    """States x triggers: inside the health answer's country question, "quiero hablar con
+    una persona" asks for a counsellor (not only "none verified")."""
+    chat = Conversation(stack)
+    chat.expect("hola buenas", "utter_greet", language="es")
+    chat.expect("el aborto es legal aca?", "utter_pregnancy/abortion_law",
+                "utter_health_ask_country", language="es")  # fmt: skip
+    chat.say("quiero hablar con una persona")
+    sent = [e["metadata"].get("utter_action") for e in chat.new_bot_events()]
+    assert sent[0] == "utter_health_services_none"
+    assert sent[1] in {"utter_handoff_queued", "utter_handoff_offline",
+                       "utter_handoff_offline_unknown", "utter_handoff_not_here"}, sent  # fmt: skip
