@@ -14,7 +14,8 @@ import asyncio
 import functools
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bot import LANGUAGES, PROJECT_ROOT, migrations
 from bot import evaluation as ev
@@ -36,13 +37,17 @@ from bot.nlu.normalise import normalise
 from bot.privacy.cli import add_commands as add_privacy_commands
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.files import private_by_default, restrict
+from bot.safety import Lexicon, load_lexicon
 from bot.safety import bench as safety_bench
-from bot.safety import load_lexicon
+from bot.safety.risk import RiskModel, out_of_fold_scores
 from bot.server import bench as compare_bench
 from bot.server.supervisor import serve
 from bot.settings import Settings, StackSettings, load_dotenv, settings_from_env
 from bot.training import ensure_model
 from bot.validate import validate
+
+if TYPE_CHECKING:  # Rasa's training data type; loading Rasa is for the commands that need it
+    from rasa.shared.nlu.training_data.training_data import TrainingData
 
 
 def _train(args: argparse.Namespace, settings: StackSettings) -> int:
@@ -197,10 +202,37 @@ def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
         details += [f"  {lang} missed emergency: {t}" for t in gate.missed]
         details += [f"  {lang} false alarm: {t}" for t in gate.alarms]
     print("\n".join(details))
+    risk_lines, risk_ok = _eval_risk(parse, training, lexicon, tests, devs)
+    print("\n".join(risk_lines))
     print("targets met" if ok else "targets NOT met: macro-F1 >= 0.92 fr/es, 0.85 bm, above the "
           "baseline, on the test sets; safety recall 1.0 on both red-team lists; false alarms "
           "< 3 %")
-    return 0 if ok else 1
+    print("risk check targets met" if risk_ok else "risk check targets NOT met (test half): "
+          "recall of clear+possible >= 0.97 fr/es, 0.93 bm; clear alone >= 0.90; on ordinary "
+          "messages clear < 1 %, possible < 3 %")
+    return 0 if ok and risk_ok else 1
+
+
+def _eval_risk(
+    parse: Callable[[str], dict[str, Any]],
+    training: TrainingData,
+    lexicon: Lexicon,
+    tests: dict[str, dict[str, list[str]]],
+    devs: dict[str, dict[str, list[str]]],
+) -> tuple[list[str], bool]:
+    """The graded check (issue 17). The model alone is timed from a copy trained here on
+    the same data and code as the pipeline's."""
+    from bot.nlu.components import RiskCheck  # lazy: loads Rasa
+
+    labelled = RiskCheck.labelled_examples(training)
+    model = RiskModel.train(labelled)
+    ordinary = {
+        half: {lang: [t for i, msgs in sets[lang].items() if i != "emergency" for t in msgs]
+               for lang in LANGUAGES}
+        for half, sets in (("test", tests), ("dev", devs))
+    }  # fmt: skip
+    unseen = out_of_fold_scores(labelled)
+    return ev.risk_report(parse, lexicon.category, model.score, ordinary, unseen)
 
 
 def _i18n_review(args: argparse.Namespace, settings: StackSettings) -> int:

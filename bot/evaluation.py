@@ -212,3 +212,151 @@ def score_safety(
         missed=missed,
         alarms=alarms,
     )
+
+
+# -- the graded risk check (issue 17) ----------------------------------------------------
+
+# An independent red-team list (emergencies per category, look-alikes, conversations), split
+# once: the development half sets thresholds and may guide data; the test half is counted only.
+RISK_DEV = PROJECT_ROOT / "tests" / "data" / "risk_dev"
+RISK_TEST = PROJECT_ROOT / "tests" / "data" / "risk_test"
+RISK_RECALL_TARGETS = {"fr": 0.97, "es": 0.97, "bm": 0.93}  # clear + possible
+CLEAR_RECALL_TARGET = 0.90
+CLEAR_FALSE_ALARM_LIMIT = 0.01
+POSSIBLE_FALSE_ALARM_LIMIT = 0.03
+# Share of ordinary development messages the thresholds may flag (below the limits above).
+CLEAR_FALSE_ALARM_BUDGET = 0.005
+POSSIBLE_FALSE_ALARM_BUDGET = 0.02
+
+
+def load_risk_lists(directory: Path) -> dict[str, dict[str, Any]]:
+    """``{language: {"emergencies": {category: [...]}, "lookalikes": [...], "sequences": ...}}``."""
+    return load_sets(directory)
+
+
+@dataclass
+class RiskScores:
+    """One system's levels on one list: recall per level, false alarms per level."""
+
+    emergencies: int
+    flagged: int  # clear or possible
+    clear: int
+    lookalikes: int
+    lookalike_clear: int
+    lookalike_possible: int
+    ordinary: int
+    ordinary_clear: int
+    ordinary_possible: int
+    missed: list[tuple[str, str]] = field(default_factory=list)  # (category, text)
+
+    @property
+    def recall(self) -> float:
+        """Emergencies given ``clear`` or ``possible``."""
+        return self.flagged / self.emergencies if self.emergencies else 0.0
+
+    @property
+    def clear_recall(self) -> float:
+        """Emergencies given ``clear``."""
+        return self.clear / self.emergencies if self.emergencies else 0.0
+
+    @property
+    def clear_false_alarms(self) -> float:
+        """Ordinary messages given ``clear``."""
+        return self.ordinary_clear / self.ordinary if self.ordinary else 0.0
+
+    @property
+    def possible_false_alarms(self) -> float:
+        """Ordinary messages given ``possible`` (a check-in they did not need)."""
+        return self.ordinary_possible / self.ordinary if self.ordinary else 0.0
+
+
+def score_risk(
+    level_of: Callable[[str], str], lists: dict[str, Any], ordinary: list[str]
+) -> RiskScores:
+    """Levels ``level_of`` gives to a risk list and to ordinary messages."""
+    emergencies = [(c, t) for c, msgs in lists["emergencies"].items() for t in msgs]
+    levels = [(c, t, level_of(t)) for c, t in emergencies]
+    looks = [level_of(t) for t in lists["lookalikes"]]
+    plain = [level_of(t) for t in ordinary]
+    return RiskScores(
+        emergencies=len(levels),
+        flagged=sum(lv != "none" for *_, lv in levels),
+        clear=sum(lv == "clear" for *_, lv in levels),
+        lookalikes=len(looks),
+        lookalike_clear=looks.count("clear"),
+        lookalike_possible=looks.count("possible"),
+        ordinary=len(plain),
+        ordinary_clear=plain.count("clear"),
+        ordinary_possible=plain.count("possible"),
+        missed=[(c, t) for c, t, lv in levels if lv == "none"],
+    )
+
+
+def suggest_thresholds(ordinary_scores: list[float]) -> tuple[float, float]:
+    """(possible, clear) thresholds that flag at most the budgets of ordinary development
+    messages: the clear threshold just above the (1 - 0.5 %) quantile of their scores, the
+    possible one above the (1 - 2 %) quantile."""
+    ranked = sorted(ordinary_scores, reverse=True)
+
+    def above(share: float) -> float:
+        allowed = int(share * len(ranked))
+        return round(min(0.99, ranked[allowed] + 0.005), 3) if ranked else 0.99
+
+    clear = above(CLEAR_FALSE_ALARM_BUDGET)
+    return min(clear, above(POSSIBLE_FALSE_ALARM_BUDGET)), clear
+
+
+def risk_report(
+    parse: Callable[[str], dict[str, Any]],
+    lexicon_category: Callable[[str], str | None],
+    score_of: Callable[[str], float],
+    ordinary: dict[str, dict[str, list[str]]],
+    unseen_scores: list[float],
+) -> tuple[list[str], bool]:
+    """The graded check on the risk lists, per language: the lexicon alone, the model alone
+    and both (``safety_level``), on the test half (counted only) and the development half
+    (whose misses are printed). ``ordinary`` is ``{"test"|"dev": {language: [messages
+    without danger]}}``; ``unseen_scores`` are out-of-fold scores of ordinary training
+    examples, from which the thresholds are suggested. Returns lines and whether the
+    targets are met."""
+    import time  # lazy: only the report times the check
+
+    halves = {"test": load_risk_lists(RISK_TEST), "dev": load_risk_lists(RISK_DEV)}
+    systems: dict[str, Callable[[str], str]] = {
+        "lexicon": lambda t: "clear" if lexicon_category(t) else "none",
+        "model": lambda t: str(parse(t)["risk"]["level"]),
+        "combined": lambda t: str(parse(t)["safety_level"]),
+    }
+    lines = [f"{'lang':<5}{'half':<5}{'system':<10}{'n':>4}{'recall':>8}{'clear':>7}"
+             f"{'look c/p':>10}{'ordinary c/p':>15}"]  # fmt: skip
+    ok = True
+    details = []
+    for lang in LANGUAGES:
+        for half, lists in halves.items():
+            for name, level_of in systems.items():
+                s = score_risk(level_of, lists[lang], ordinary[half][lang])
+                look = f"{s.lookalike_clear}/{s.lookalike_possible}"
+                lines.append(
+                    f"{lang:<5}{half:<5}{name:<10}{s.emergencies:>4}{s.recall:>8.3f}"
+                    f"{s.clear_recall:>7.3f}{look:>10}"
+                    f"{s.clear_false_alarms:>8.3f}/{s.possible_false_alarms:.3f}"
+                )
+                if half == "test" and name == "combined":
+                    ok &= s.recall >= RISK_RECALL_TARGETS[lang]
+                    ok &= s.clear_recall >= CLEAR_RECALL_TARGET
+                    ok &= s.clear_false_alarms < CLEAR_FALSE_ALARM_LIMIT
+                    ok &= s.possible_false_alarms < POSSIBLE_FALSE_ALARM_LIMIT
+                if half == "dev" and name == "combined":
+                    details += [f"  {lang} risk dev miss ({c}): {t}" for c, t in s.missed]
+    possible, clear = suggest_thresholds(unseen_scores)
+    details.append(f"  thresholds suggested by out-of-fold scores of {len(unseen_scores)} "
+                   f"ordinary examples: possible {possible}, clear {clear} (config.yml)")
+    messages = [t for half in ordinary.values() for msgs in half.values() for t in msgs]
+    started = time.perf_counter()
+    for text in messages:
+        lexicon_category(text)
+        score_of(text)
+    cost = (time.perf_counter() - started) / len(messages) * 1000
+    details.append(f"  cost of the check (lexicon + model) per message: {cost:.2f} ms "
+                   f"(mean over {len(messages)} messages, outside Rasa)")  # fmt: skip
+    return lines + details, ok

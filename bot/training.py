@@ -17,7 +17,9 @@ from bot import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 
-INPUTS = ("config.yml", "domain", "data", "bot/nlu", "requirements/constraints.txt")
+INPUTS = (
+    "config.yml", "domain", "data", "bot/nlu", "bot/safety/risk.py", "requirements/constraints.txt",
+)
 
 
 def fingerprint(root: Path = PROJECT_ROOT) -> str:

@@ -1,9 +1,11 @@
-"""Rasa NLU components: a normalising tokenizer, a language detector, an unknown-words guard.
+"""Rasa NLU components: a normalising tokenizer, a language detector, an unknown-words guard,
+and the safety check (lexicon, learned risk model, the gate that makes their verdict win).
 
 All are listed in ``config.yml`` by module path. The tokenizer makes every featurizer after
 it see the matching key of :mod:`bot.nlu.normalise` instead of the raw spelling; the detector
 adds ``language`` (``fr``/``es``/``bm``) and ``language_confidence`` to the parse result; the
-guard sends messages made only of never-seen words to ``nlu_fallback``.
+guard sends messages made only of never-seen words to ``nlu_fallback``; the gate adds
+``safety_level`` (``clear``/``possible``/``none``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -36,6 +38,7 @@ from bot import LANGUAGES
 from bot.nlu.language_id import LanguageIdentifier
 from bot.nlu.normalise import words
 from bot.safety import GENERAL, load_lexicon
+from bot.safety.risk import CLEAR, DATA_DIR, NONE, POSSIBLE, RiskModel, Thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,61 @@ class StatelessComponent(GraphComponent):
         return training_data
 
 
+class LearnedComponent(GraphComponent):
+    """Base of our components that learn a :class:`~bot.nlu.linear.LinearTextModel`:
+    created empty, trained, persisted in Rasa's model storage, loaded with the model.
+    Subclasses name ``model_class`` and write ``train`` (ending with :meth:`persist`)."""
+
+    model_class: ClassVar[type[LanguageIdentifier] | type[RiskModel]]
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Any = None,
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> LearnedComponent:
+        """Untrained (see ``train``)."""
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> LearnedComponent:
+        """With the model saved by ``train``."""
+        with model_storage.read_from(resource) as directory:
+            return cls(config, model_storage, resource, cls.model_class.load(directory))
+
+    def persist(self, model: LanguageIdentifier | RiskModel) -> Resource:
+        """Keep ``model`` and write it into the model storage."""
+        self._model = model
+        with self._model_storage.write_to(self._resource) as directory:
+            model.save(directory)
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class NormalisingTokenizer(WhitespaceTokenizer):
     """Whitespace tokens whose text is the normalised form of what the user typed.
@@ -117,12 +175,14 @@ class NormalisingTokenizer(WhitespaceTokenizer):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class LanguageDetector(GraphComponent):
+class LanguageDetector(LearnedComponent):
     """Detects fr/es/bm per message, learned from the ``language`` metadata of the NLU data.
 
     Every NLU block carries ``metadata: {language: xx}``; examples without it (bare
     digits shared by all languages) are not used for training.
     """
+
+    model_class = LanguageIdentifier
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -132,43 +192,7 @@ class LanguageDetector(GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         """Retrain when the model code or the normaliser changes."""
-        return _source_fingerprint("normalise.py", "language_id.py")
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: LanguageIdentifier | None = None,
-    ) -> None:
-        self._config = config
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LanguageDetector:
-        """Untrained detector (see :meth:`train`)."""
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> LanguageDetector:
-        """Detector with the model saved by :meth:`train`."""
-        with model_storage.read_from(resource) as directory:
-            return cls(config, model_storage, resource, LanguageIdentifier.load(directory))
+        return _source_fingerprint("normalise.py", "linear.py", "language_id.py")
 
     @staticmethod
     def labelled_examples(training_data: TrainingData) -> list[tuple[str, str]]:
@@ -186,15 +210,8 @@ class LanguageDetector(GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         """Fit the identifier on the labelled examples and persist it."""
         examples = self.labelled_examples(training_data)
-        self._model = LanguageIdentifier.train(examples, self._config["regularisation"])
-        with self._model_storage.write_to(self._resource) as directory:
-            self._model.save(directory)
         logger.debug("Language detector trained on %d examples.", len(examples))
-        return self._resource
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Nothing to add to the training data."""
-        return training_data
+        return self.persist(LanguageIdentifier.train(examples, self._config["regularisation"]))
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Add ``language`` and ``language_confidence`` to each parse result."""
@@ -291,7 +308,69 @@ class UnknownWordsFallback(GraphComponent):
 
 
 SAFETY_KEY = "safety"
+RISK_KEY = "risk"
+LEVEL_KEY = "safety_level"
 EMERGENCY_INTENT = "emergency"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class RiskCheck(LearnedComponent):
+    """The learned risk model (:mod:`bot.safety.risk`) beside the lexicon: adds
+    ``risk: {"score", "level"}`` to every parse result. :class:`SafetyGate` turns it, the
+    lexicon's verdict and the intent into ``safety_level``. The thresholds are set on the
+    development list (``python -m bot eval`` prints what it suggests)."""
+
+    model_class = RiskModel
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """Inverse L2 strength, and the scores from which a message is possible / clear."""
+        return {"regularisation": 30.0, "possible_threshold": 0.35, "clear_threshold": 0.7}
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrain when the model code, the normaliser or the model's own data change."""
+        digest = hashlib.sha256(_source_fingerprint("normalise.py", "linear.py").encode())
+        here = Path(__file__).resolve().parents[1] / "safety"
+        digest.update((here / "risk.py").read_bytes())
+        for path in sorted(DATA_DIR.glob("*.yml")):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Any = None,
+    ) -> None:
+        super().__init__(config, model_storage, resource, model)
+        self._thresholds = Thresholds(config["possible_threshold"], config["clear_threshold"])
+
+    @staticmethod
+    def labelled_examples(training_data: TrainingData) -> list[tuple[str, bool]]:
+        """``(text, is_emergency)`` for every intent example of the NLU data."""
+        return [
+            (m.get(TEXT), m.get(INTENT) == EMERGENCY_INTENT)
+            for m in training_data.intent_examples
+            if m.get(TEXT)
+        ]
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fit on the NLU examples (``emergency`` or not) and ``data/safety``; persist."""
+        labelled = self.labelled_examples(training_data)
+        model = RiskModel.train(labelled, regularisation=self._config["regularisation"])
+        return self.persist(model)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Score every message."""
+        if self._model is None:
+            return messages
+        for message in messages:
+            score = self._model.score(message.get(TEXT) or "")
+            level = self._thresholds.level(score)
+            message.set(RISK_KEY, {"score": round(score, 4), "level": level}, add_to_output=True)
+        return messages
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -318,16 +397,27 @@ class SafetyCheck(StatelessComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class SafetyGate(StatelessComponent):
-    """Last in the pipeline: an emergency flagged by :class:`SafetyCheck` sets the intent to
-    ``emergency`` whatever was classified; an ``emergency`` intent from the classifier with no
-    pattern match is flagged too (category ``general``)."""
+    """Last in the pipeline: the safety verdict wins over whatever was classified.
+
+    ``safety_level`` is ``clear`` when the lexicon matched (:class:`SafetyCheck`), the
+    classifier said ``emergency`` or the risk model's score is over its clear threshold; the
+    intent then becomes ``emergency`` (category ``general`` without a pattern match). It is
+    ``possible`` when the risk model says so, ``none`` otherwise."""
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Make the safety verdict and the intent agree."""
+        """Make the safety verdict, the level and the intent agree."""
         for message in messages:
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            model_level = (message.get(RISK_KEY) or {}).get("level", NONE)
+            level = CLEAR
             if message.get(SAFETY_KEY):
                 override_intent(message, EMERGENCY_INTENT)
             elif intent == EMERGENCY_INTENT:
                 message.set(SAFETY_KEY, {"category": GENERAL, "by": "intent"}, True)
+            elif model_level == CLEAR:
+                override_intent(message, EMERGENCY_INTENT)
+                message.set(SAFETY_KEY, {"category": GENERAL, "by": "model"}, True)
+            else:
+                level = POSSIBLE if model_level == POSSIBLE else NONE
+            message.set(LEVEL_KEY, level, add_to_output=True)
         return messages

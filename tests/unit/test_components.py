@@ -14,6 +14,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.nlu.components import (
     LanguageDetector,
     NormalisingTokenizer,
+    RiskCheck,
     SafetyCheck,
     SafetyGate,
     UnknownWordsFallback,
@@ -107,3 +108,47 @@ def test_safety_verdict_wins_over_the_classifier() -> None:
     assert ordinary.get("intent")["name"] == "greet"
     assert ordinary.get("safety") is None
     assert classified.get("safety") == {"category": "general", "by": "intent"}
+    assert [m.get("safety_level") for m in (urgent, ordinary, classified)] == [
+        "clear", "none", "clear",
+    ]  # fmt: skip
+
+
+def _scored(text: str, level: str) -> Message:
+    greet = {"name": "greet", "confidence": 0.9}
+    return Message(data={TEXT: text, "intent": greet, "intent_ranking": [greet],
+                         "risk": {"score": 0.5, "level": level}})  # fmt: skip
+
+
+def test_the_risk_model_sets_the_level_the_lexicon_still_wins() -> None:
+    check, gate = SafetyCheck(), SafetyGate()
+    model_clear, possible, none = (_scored("je pars demain matin", lv)
+                                   for lv in ("clear", "possible", "none"))  # fmt: skip
+    lexicon_but_none = _scored("je veux me tuer", "none")
+    gate.process(check.process([model_clear, possible, none, lexicon_but_none]))
+    assert model_clear.get("intent")["name"] == "emergency"
+    assert model_clear.get("safety") == {"category": "general", "by": "model"}
+    assert [m.get("safety_level") for m in (model_clear, possible, none, lexicon_but_none)] == [
+        "clear", "possible", "none", "clear",
+    ]  # fmt: skip
+    assert possible.get("intent")["name"] == "greet"  # a check-in, not an emergency
+    assert possible.get("safety") is None
+    assert "safety_level" in possible.as_dict(only_output_properties=True)
+
+
+def test_risk_check_trains_on_the_nlu_and_its_own_data(storage: LocalModelStorage) -> None:
+    training = TrainingData(
+        [*TRAINING.training_examples, _example("aidez moi il me frappe", "emergency", "fr"),
+         _example("ayuda me pega", "emergency", "es")]
+    )  # fmt: skip
+    resource = Resource("risk")
+    config = RiskCheck.get_default_config()
+    component = RiskCheck.create(config, storage, resource, _context())
+    component.train(training)
+    loaded = RiskCheck.load(config, storage, resource, _context())
+    messages = [Message(data={TEXT: t}) for t in ("merci beaucoup madame", "")]
+    loaded.process(messages)
+    for message in messages:
+        risk = message.get("risk")
+        assert 0.0 <= risk["score"] <= 1.0 and risk["level"] in {"clear", "possible", "none"}
+    assert messages[0].get("risk")["level"] == "none"
+    assert "risk" in messages[0].as_dict(only_output_properties=True)
