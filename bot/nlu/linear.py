@@ -17,8 +17,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from bot.nlu.normalise import words
 
@@ -79,6 +77,9 @@ class LinearTextModel:
     ) -> LinearTextModel:
         """Fit on ``(text, label)`` pairs, classes weighted by their inverse frequency (a
         small class counts as much as a large one). Texts without letters are skipped."""
+        from scipy import sparse  # lazy: only training needs it, not every command
+        from sklearn.linear_model import LogisticRegression  # lazy: loads scikit-learn (1 s)
+
         rows: list[Counter[str]] = []
         labels: list[str] = []
         for text, label in examples:
