@@ -317,8 +317,8 @@ EMERGENCY_INTENT = "emergency"
 class RiskCheck(LearnedComponent):
     """The learned risk model (:mod:`bot.safety.risk`) beside the lexicon: adds
     ``risk: {"score", "level"}`` to every parse result. :class:`SafetyGate` turns it, the
-    lexicon's verdict and the intent into ``safety_level``. The thresholds are set on the
-    development list (``python -m bot eval`` prints what it suggests)."""
+    lexicon's verdict and the intent into ``safety_level``. The thresholds come from
+    out-of-fold scores of ordinary examples (``python -m bot eval`` prints them)."""
 
     model_class = RiskModel
 

@@ -5,11 +5,13 @@ emergency without a risk word ("the teacher says I pass if I go to his place", "
 last message"). :class:`RiskModel` is a logistic regression over the normaliser's words and
 character n-grams, trained on the ``emergency`` examples of ``data/nlu`` and the emergencies
 of ``data/safety/<lang>.yml`` against every other example and that file's look-alikes. Its
-score becomes a level with two thresholds set on the development list
-(``tests/data/risk_dev``), never on the test list:
+score becomes a level with two thresholds (``config.yml``) that flag at most 0.5 % and 2 % of
+ordinary messages the model has not seen (:func:`out_of_fold_scores`; ``make eval`` prints
+them), never set on the test half of the risk list:
 
 - ``clear``: today's emergency (fixed reply, numbers, priority handoff);
-- ``possible``: a short check-in ("are you safe right now?");
+- ``possible``: for a short check-in ("are you safe right now?"), not built yet: such a
+  message is answered as any other;
 - ``none``.
 """
 
