@@ -28,6 +28,7 @@ from bot.content.services import services_for, services_line
 from bot.countries import PROGRAMME
 from bot.db.database import engine_from_env
 from bot.i18n.language import LANGUAGE_SLOT
+from bot.safety.context import CHECKIN_ACTION, CHECKIN_INTENT
 
 # The retrieval responses of each health intent (domain/health.yml).
 RESPONSES = {
@@ -75,12 +76,14 @@ class ActionHealthAnswer(Action):
 
 async def answer(
     dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-    ask_country: bool = True,
+    ask_country: bool = True, message: dict[str, Any] | None = None,
 ) -> list[EventType]:  # fmt: skip
     """The answer to her health question. ``ask_country`` is False when she was just asked
     where she is and wrote a question instead: it is answered, and its country part is
-    "none verified" rather than the question again."""
-    message = tracker.latest_message or {}
+    "none verified" rather than the question again; also before a safety check-in, whose
+    question must stay the last one asked. ``message``: her message as classified, when the
+    safety check changed its intent (default: the latest message)."""
+    message = message or tracker.latest_message or {}
     shown = tracker.get_slot(menu.MENU_SLOT)
     if shown in QUESTIONS.values():  # "la combinée", "sin estrógeno": her answer to it
         number = menu.chosen_option(shown, str(message.get("text") or ""))
@@ -191,4 +194,6 @@ class ActionCountryGiven(Action):
             done += await answer(dispatcher, tracker, domain, ask_country=False)
         elif country is None and intent == "request_counsellor":  # "PARLER" instead
             done += await request_handoff(dispatcher, tracker, "asked")
+        elif country is None and intent == CHECKIN_INTENT:  # words of distress instead
+            done.append(FollowupAction(CHECKIN_ACTION))
         return done

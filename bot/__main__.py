@@ -4,7 +4,7 @@ Commands: ``train``, ``run`` (the local stack and a terminal chat), ``chat`` (ag
 running stack), ``counsellor`` (the local counsellor console), ``counsellors`` (the
 registry), ``handoff`` (supervising handoffs), ``booking``, ``validate``, ``eval``,
 ``eval-language``, ``i18n-review``, ``content`` (clinical review of the health answers),
-benchmarks.
+``safety`` (the risk check's review queue), benchmarks.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from bot.privacy.desk import PrivacyDesk
 from bot.privacy.files import private_by_default, restrict
 from bot.safety import Lexicon, load_lexicon
 from bot.safety import bench as safety_bench
+from bot.safety.cli import add_commands as add_safety_commands
 from bot.safety.risk import RiskModel, out_of_fold_scores
 from bot.server import bench as compare_bench
 from bot.server.supervisor import serve
@@ -152,7 +153,7 @@ def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
     )
 
     def intent_of(text: str) -> str:
-        return ev.top_level(parse(text)["intent"]["name"])
+        return ev.top_level(ev.classified_intent(parse(text)))
 
     ok = True
     print(f"{'lang':<5}{'set':<5}{'n':>5}{'acc':>7}{'F1':>7}{'base acc':>10}{'base F1':>9}"
@@ -202,7 +203,10 @@ def _eval(args: argparse.Namespace, settings: StackSettings) -> int:
         details += [f"  {lang} missed emergency: {t}" for t in gate.missed]
         details += [f"  {lang} false alarm: {t}" for t in gate.alarms]
     print("\n".join(details))
-    risk_lines, risk_ok = _eval_risk(parse, training, lexicon, tests, devs)
+    def conversation(texts: list[str]) -> list[str]:
+        return asyncio.run(ev.conversation_levels(agent, texts))
+
+    risk_lines, risk_ok = _eval_risk(parse, training, lexicon, tests, devs, conversation)
     print("\n".join(risk_lines))
     print("targets met" if ok else "targets NOT met: macro-F1 >= 0.92 fr/es, 0.85 bm, above the "
           "baseline, on the test sets; safety recall 1.0 on both red-team lists; false alarms "
@@ -219,6 +223,7 @@ def _eval_risk(
     lexicon: Lexicon,
     tests: dict[str, dict[str, list[str]]],
     devs: dict[str, dict[str, list[str]]],
+    conversation: Callable[[list[str]], list[str]],
 ) -> tuple[list[str], bool]:
     """The graded check (issue 17). The model alone is timed from a copy trained here on
     the same data and code as the pipeline's."""
@@ -232,7 +237,7 @@ def _eval_risk(
         for half, sets in (("test", tests), ("dev", devs))
     }  # fmt: skip
     unseen = out_of_fold_scores(labelled)
-    return ev.risk_report(parse, lexicon.category, model.score, ordinary, unseen)
+    return ev.risk_report(parse, lexicon.category, model.score, ordinary, unseen, conversation)
 
 
 def _i18n_review(args: argparse.Namespace, settings: StackSettings) -> int:
@@ -343,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     add_telegram_commands(commands)
     add_privacy_commands(commands, _privacy_desk)
     add_content_commands(commands)
+    add_safety_commands(commands)
     serve_parser = commands.add_parser(
         "serve", help="production: the action server and the Rasa instances, from .env"
     )

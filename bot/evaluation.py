@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from bot import LANGUAGES, PROJECT_ROOT
+from bot.safety.context import CHECKIN_ACTION, CHECKIN_INTENT, WINDOW, window_text
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "language_heldout.yml"
 TARGET = 0.95
@@ -121,11 +123,20 @@ def score_intents(predict: Callable[[str], str], examples: dict[str, list[str]])
     )
 
 
+def classified_intent(parsed: dict[str, Any]) -> str:
+    """The classifier's intent: under a safety check-in (level ``possible``) the intent she
+    was classified with, which ``actions/checkin.py`` answers before the check-in."""
+    name = str((parsed.get("intent") or {}).get("name") or "")
+    if name == CHECKIN_INTENT:
+        return str((parsed.get("risk") or {}).get("intent") or name)
+    return name
+
+
 def chosen_subtopic(parsed: dict[str, Any]) -> str:
     """The answer a parse result leads to, as ``actions/health.py`` picks it: the intent, then
     the best-ranked response of that intent ("contraception/prep"); the intent alone when it
     is not a health intent or nothing of it is ranked."""
-    intent = top_level((parsed.get("intent") or {}).get("name") or "")
+    intent = top_level(classified_intent(parsed))
     selectors = parsed.get("response_selector") or {}
     selector = selectors.get(intent) or selectors.get("default") or {}
     for ranked in selector.get("ranking") or []:
@@ -292,6 +303,55 @@ def score_risk(
     )
 
 
+async def conversation_levels(agent: Any, texts: list[str]) -> list[str]:
+    """The level of each message of a conversation as a live one gives it: parsed with her
+    tracker so far (the risk check reads her previous messages), the check-in recorded after
+    a ``possible``, stopped at the first ``clear`` (the emergency answer takes over)."""
+    from rasa.core.channels.channel import UserMessage  # lazy: loads Rasa
+    from rasa.shared.core.events import ActionExecuted, UserUttered  # lazy: loads Rasa
+    from rasa.shared.core.trackers import DialogueStateTracker  # lazy: loads Rasa
+
+    tracker = DialogueStateTracker.from_events("eval", [])
+    levels: list[str] = []
+    for text in texts:
+        data = await agent.processor.parse_message(UserMessage(text, sender_id="eval"), tracker)
+        levels.append(str(data.get("safety_level")))
+        if levels[-1] == "clear":
+            break
+        tracker.update(UserUttered(text, data["intent"], [], data))
+        if levels[-1] == "possible":
+            tracker.update(ActionExecuted(CHECKIN_ACTION))
+        tracker.update(ActionExecuted("action_listen"))
+    return levels
+
+
+@dataclass
+class SequenceScores:
+    """Conversations whose risk shows over several messages (escalating) or never (calm):
+    how many reached ``possible``/``clear``, and how many calm ones were flagged."""
+
+    escalating: int
+    escalating_flagged: int
+    escalating_clear: int
+    calm: int
+    calm_flagged: int
+
+
+def score_sequences(
+    levels_of: Callable[[list[str]], list[str]], sequences: dict[str, list[list[str]]]
+) -> SequenceScores:
+    """``levels_of`` gives the level of each message of a conversation, in order."""
+    rising = [levels_of(list(c)) for c in sequences.get("escalating") or []]
+    calm = [levels_of(list(c)) for c in sequences.get("not_escalating") or []]
+    return SequenceScores(
+        escalating=len(rising),
+        escalating_flagged=sum(any(lv != "none" for lv in c) for c in rising),
+        escalating_clear=sum("clear" in c for c in rising),
+        calm=len(calm),
+        calm_flagged=sum(any(lv != "none" for lv in c) for c in calm),
+    )
+
+
 def suggest_thresholds(ordinary_scores: list[float]) -> tuple[float, float]:
     """(possible, clear) thresholds that flag at most the budgets of ordinary development
     messages: the clear threshold just above the (1 - 0.5 %) quantile of their scores, the
@@ -312,13 +372,15 @@ def risk_report(
     score_of: Callable[[str], float],
     ordinary: dict[str, dict[str, list[str]]],
     unseen_scores: list[float],
+    conversation: Callable[[list[str]], list[str]],
 ) -> tuple[list[str], bool]:
     """The graded check on the risk lists, per language: the lexicon alone, the model alone
     and both (``safety_level``), on the test half (counted only) and the development half
     (whose misses are printed). ``ordinary`` is ``{"test"|"dev": {language: [messages
     without danger]}}``; ``unseen_scores`` are out-of-fold scores of ordinary training
-    examples, from which the thresholds are suggested. Returns lines and whether the
-    targets are met."""
+    examples, from which the thresholds are suggested; ``conversation`` gives the levels of
+    a conversation's messages in turn (the risk check reading her previous ones, the bot's
+    check-in after a ``possible``). Returns lines and whether the targets are met."""
     import time  # lazy: only the report times the check
 
     halves = {"test": load_risk_lists(RISK_TEST), "dev": load_risk_lists(RISK_DEV)}
@@ -348,6 +410,30 @@ def risk_report(
                     ok &= s.possible_false_alarms < POSSIBLE_FALSE_ALARM_LIMIT
                 if half == "dev" and name == "combined":
                     details += [f"  {lang} risk dev miss ({c}): {t}" for c, t in s.missed]
+    lines.append(f"{'lang':<5}{'half':<5}{'conversations':<15}{'escalating flagged/clear':>26}"
+                 f"{'calm flagged':>14}")  # fmt: skip
+    for lang in LANGUAGES:
+        for half, lists in halves.items():
+            sequences = lists[lang].get("sequences") or {}
+            alone = score_sequences(lambda c: [str(parse(t)["safety_level"]) for t in c],
+                                    sequences)  # fmt: skip
+            together = score_sequences(conversation, sequences)
+            for name, seq in (("each alone", alone), ("in context", together)):
+                rising = f"{seq.escalating_flagged}/{seq.escalating_clear} of {seq.escalating}"
+                lines.append(f"{lang:<5}{half:<5}{name:<15}{rising:>26}"
+                             f"{f'{seq.calm_flagged} of {seq.calm}':>14}")  # fmt: skip
+    # Ordinary conversations: three ordinary test messages in a row (shuffled once), how
+    # often reading them together raises a level that each alone would not have.
+    for lang in LANGUAGES:
+        plain = list(ordinary["test"][lang])
+        random.Random(0).shuffle(plain)
+        triples = [plain[i:i + 3] for i in range(0, len(plain) - 2, 3)]
+        raised = 0
+        for triple in triples:
+            levels = conversation(triple)
+            raised += levels != [str(parse(x)["safety_level"]) for x in triple][:len(levels)]
+        lines.append(f"{lang:<5}test ordinary conversations of 3: context raised a level in "
+                     f"{raised} of {len(triples)} ({raised / max(1, len(triples)):.1%})")
     possible, clear = suggest_thresholds(unseen_scores)
     details.append(f"  thresholds suggested by out-of-fold scores of {len(unseen_scores)} "
                    f"ordinary examples: possible {possible}, clear {clear} (config.yml)")
@@ -357,6 +443,13 @@ def risk_report(
         lexicon_category(text)
         score_of(text)
     cost = (time.perf_counter() - started) / len(messages) * 1000
-    details.append(f"  cost of the check (lexicon + model) per message: {cost:.2f} ms "
-                   f"(mean over {len(messages)} messages, outside Rasa)")  # fmt: skip
+    started = time.perf_counter()
+    for i in range(WINDOW, len(messages)):  # the message, then with the previous ones
+        lexicon_category(messages[i])
+        score_of(messages[i])
+        score_of(window_text(messages[i - WINDOW:i], messages[i]))
+    in_context = (time.perf_counter() - started) / max(1, len(messages) - WINDOW) * 1000
+    details.append(f"  cost of the check (lexicon + model) per message: {cost:.2f} ms alone, "
+                   f"{in_context:.2f} ms with the window of previous messages (mean over "
+                   f"{len(messages)} messages, outside Rasa)")  # fmt: skip
     return lines + details, ok

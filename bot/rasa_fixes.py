@@ -197,6 +197,16 @@ RASA_INTERNALS: tuple[RasaInternal, ...] = (
         "test_recipe_runs_our_components_in_order_then_the_regex_handler",
     ),
     RasaInternal(
+        "DefaultV1Recipe._get_needs_from_args: an NLU component whose process() has a "
+        "'tracker' parameter gets the PLACEHOLDER_TRACKER input, which "
+        "MessageProcessor.parse_message fills with the conversation's tracker before the "
+        "message is added (an empty one for POST /model/parse)",
+        "bot/nlu/components.py (RiskCheck.process: risk over the last messages, the check-in)",
+        "The risk check reads her previous messages and whether it just asked 'are you "
+        "safe?'; without the tracker it would judge every message alone.",
+        "test_an_nlu_component_asking_for_the_tracker_gets_it",
+    ),
+    RasaInternal(
         "NLU YAML metadata layout: a block's metadata is message.get('metadata')['intent'], "
         "an example's is ['example']",
         "bot/nlu/components.py (LanguageDetector.labelled_examples)",

@@ -169,7 +169,8 @@ def build_relay(
     history: RasaHistory,
 ) -> Relay:
     """The counsellor handoff: the registry in the same database (its data file imported
-    first), the staff group when configured, Rasa's trackers through ``history``."""
+    first), the staff group when configured, Rasa's trackers through ``history`` (and the
+    risk model's level of messages that get no turn)."""
     console = None
     if settings.staff_chat_id is not None and channels.telegram_ready:
         console = TelegramConsole(telegram_sender.bot, settings.staff_chat_id,
@@ -179,7 +180,7 @@ def build_relay(
     if settings.counsellors_file:
         changes = import_registry(registry, service, settings.counsellors_file)
         logger.info("Counsellor registry: %d change(s) from the data file.", len(changes))
-    return Relay(service, registry, store, outbox, console, history)
+    return Relay(service, registry, store, outbox, console, history, risk=history)
 
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:

@@ -25,7 +25,8 @@ import bot.channels.messages
 import bot.handoff.models
 import bot.handoff.ownership
 import bot.handoff.registry
-import bot.safety.models  # noqa: F401 - imported for their tables
+import bot.safety.models
+import bot.safety.review  # noqa: F401 - imported for their tables
 from bot import migrations
 from bot.db.base import Base
 

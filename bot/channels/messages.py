@@ -182,24 +182,30 @@ class MessageLog(ChannelRows):
         return ids
 
     def recent_texts(
-        self, conversation_id: str, limit: int, direction: str | None = None
-    ) -> list[tuple[str, str]]:
+        self, conversation_id: str, limit: int, direction: str | None = None,
+        before: datetime | None = None,
+    ) -> list[tuple[str, str]]:  # fmt: skip
         """The last ``limit`` texts of a conversation, oldest first, as ("user" | "bot",
-        text): the context a counsellor gets with a request (texts only, no address)."""
+        text): the context a counsellor gets with a request (texts only, no address);
+        ``before``: only those until then (a request's context, read after it)."""
         found: list[tuple[datetime, int, str, str]] = []
+        until = as_utc(before) if before is not None else None
         with self._transaction() as session:
             if direction in (None, "user"):
+                received = [InboundMessage.received_at <= until] if until is not None else []
                 rows = session.execute(
                     select(InboundMessage.received_at, InboundMessage.id, InboundMessage.text)
                     .where(InboundMessage.conversation_id == conversation_id,
-                           InboundMessage.text.is_not(None), InboundMessage.text != "")
+                           InboundMessage.text.is_not(None), InboundMessage.text != "",
+                           *received)
                     .order_by(InboundMessage.id.desc()).limit(limit)
                 ).all()  # fmt: skip
                 found += [(as_utc(at), i, "user", text) for at, i, text in rows]
             if direction in (None, "bot"):
+                sent = [OutboundMessage.created_at <= until] if until is not None else []
                 rows = session.execute(
                     select(OutboundMessage.created_at, OutboundMessage.id, OutboundMessage.text)
-                    .where(OutboundMessage.conversation_id == conversation_id)
+                    .where(OutboundMessage.conversation_id == conversation_id, *sent)
                     .order_by(OutboundMessage.id.desc()).limit(limit)
                 ).all()  # fmt: skip
                 found += [(as_utc(at), i, "bot", text) for at, i, text in rows]

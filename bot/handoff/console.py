@@ -12,13 +12,17 @@ user and "Take 2 tablets..." is not a command)::
     RELEASE 12           back to the queue
     TRANSCRIPT 12        the last messages (its holder and supervisors only)
     ASSIGN 12 lucia      supervisors: give request 12 to a counsellor (id or first name)
+    MISSED 12            her latest message should have raised the alarm (MANQUE, RATE,
+                         OMITIDO, FALTO); kept masked for the risk check's review
+    FALSEALARM 12        it should not have (FAUSSEALERTE, FALSAALARMA, FALSE; two words
+                         too: FAUSSE ALERTE 12); both also on a closed request
     STOP / START / HELP  her own messages (STOP asks for a confirmation first)
 
 Telegram console: a staff supergroup with forum topics, one topic per request; commands in
 the topic (``/claim``, ``/release``, ``/close <outcome>``, ``/transcript``,
-``/assign <counsellor>``), ``//`` notes, and every other message of the counsellor who holds
-it goes to the user. In the group's general chat, supervisors name the request:
-``/assign 12 lucia``, ``/close 12 resolved``.
+``/assign <counsellor>``, ``/missed``, ``/falsealarm``), ``//`` notes, and every other message
+of the counsellor who holds it goes to the user. In the group's general chat, supervisors name
+the request: ``/assign 12 lucia``, ``/close 12 resolved``, ``/missed 12``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,13 +50,23 @@ _VERBS = {
     "DONE": "close", "FIN": "close", "CLOSE": "close", "FINI": "close", "LISTO": "close",
     "RELEASE": "release", "RENDRE": "release", "SOLTAR": "release",
     "TRANSCRIPT": "transcript", "ASSIGN": "assign", "ASSIGNER": "assign", "ASIGNAR": "assign",
+    # The risk check's lessons (bot.safety.review): MANQUÉ, RATÉ, FALTÓ typed with accents too.
+    "MISSED": "missed", "MANQUE": "missed", "RATE": "missed", "OMITIDO": "missed",
+    "FALTO": "missed",
+    "FALSEALARM": "false_alarm", "FAUSSEALERTE": "false_alarm", "FALSAALARMA": "false_alarm",
+    "FALSE": "false_alarm",
 }  # fmt: skip
 _TOPIC_VERBS = {"claim": "claim", "release": "release", "close": "close",
-                "transcript": "transcript", "assign": "assign"}  # fmt: skip
+                "transcript": "transcript", "assign": "assign", "missed": "missed",
+                "falsealarm": "false_alarm", "false_alarm": "false_alarm"}  # fmt: skip
+MARKS = ("missed", "false_alarm")  # verbs that also apply to a closed request
 # What may follow the number: nothing (TAKE, RELEASE, TRANSCRIPT), one or two words (an
 # outcome, a counsellor's name). Anything longer is not a command.
 _TAKES_WORDS = {"close": 2, "assign": 2}
-_COMMAND = re.compile(r"^\s*([A-Za-z]+)\s*#?\s*(\d{1,7})\s*(.*?)[\s.!]*$", re.DOTALL)
+# A verb (one word, or two joined by a space, "-" or "_": FAUSSE ALERTE), then the number.
+_COMMAND = re.compile(
+    r"^\s*([^\W\d_]+(?:[ \t_-]+[^\W\d_]+)?)\s*#?\s*(\d{1,7})\s*(.*?)[\s.!]*$", re.DOTALL
+)
 _SAY = re.compile(r"^\s*#\s*(\d{1,7})\s*[:.,-]?\s*(.*)$", re.DOTALL)
 _WORD = re.compile(r"[\w'-]+")
 _OUTCOME_WORDS = {"noanswer": "no_answer", "no_answer": "no_answer", "no": "no_answer"}
@@ -62,7 +77,7 @@ NOTE_MARK = "//"
 class Command:
     """One console command: its verb, the request it names, and the rest of the line."""
 
-    verb: str  # claim, say, close, release, transcript, assign, help
+    verb: str  # claim, say, close, release, transcript, assign, missed, false_alarm, help
     handoff_id: int | None
     argument: str = ""
 
@@ -84,6 +99,13 @@ def _argument(verb: str, rest: str) -> str | None:
     return outcome_word(rest) if verb == "close" else ""
 
 
+def _verb_key(word: str) -> str:
+    """``"Fausse alerte"`` -> ``"FAUSSEALERTE"``, ``"Raté"`` -> ``"RATE"``: how a verb is
+    looked up (phones add accents, people add a space)."""
+    plain = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in plain if ch.isalpha() and ch.isascii()).upper()
+
+
 def parse_text_command(text: str) -> Command | None:
     """A message of the text console in its exact form, or None (the console then
     answers with its short help)."""
@@ -92,9 +114,9 @@ def parse_text_command(text: str) -> Command | None:
     if said:
         return Command("say", int(said.group(1)), said.group(2).strip())
     found = _COMMAND.match(text)
-    if not found or found.group(1).upper() not in _VERBS:
+    if not found or _verb_key(found.group(1)) not in _VERBS:
         return None
-    verb = _VERBS[found.group(1).upper()]
+    verb = _VERBS[_verb_key(found.group(1))]
     argument = _argument(verb, found.group(3).strip())
     return None if argument is None else Command(verb, int(found.group(2)), argument)
 

@@ -41,11 +41,13 @@ NOT_OPEN = N_("console.not_open")  # {id}: already back with the bot
 HELP_SMS = N_("console.help_sms")  # the SMS/local console's commands
 HELP_SHORT = N_("console.help_short")  # a message that is no command: one short line
 HELP_TELEGRAM = N_("console.help_telegram")  # the Telegram topic's commands
+HELP_MARKS = N_("console.help_marks")  # after either help: MISSED / FALSEALARM, and consent
 BAD_OUTCOME = N_("console.bad_outcome")  # {outcomes}
 NOT_REGISTERED = N_("console.not_registered")  # a staff-group member not in the registry
 USER_LEFT = N_("console.user_left")  # {id}: the user opted out (STOP) during the handoff
 USER_ERASED = N_("console.user_erased")  # {id}: she asked to be forgotten during the handoff
 EMERGENCY_FLAG = N_("console.emergency_flag")  # {id}: the safety check fired on her message
+POSSIBLE_FLAG = N_("console.possible_flag")  # {id}: the risk model finds her message worrying
 WRONG_LANGUAGE = N_("console.wrong_language")  # {id} {language}: she does not speak it
 SUPERVISORS_ONLY = N_("console.supervisors_only")  # ASSIGN by a counsellor
 UNKNOWN_COUNSELLOR = N_("console.unknown_counsellor")  # {name}: ASSIGN to nobody we know
@@ -60,6 +62,11 @@ RELAY_FAILED_COUNSELLOR = N_("console.relay_failed_counsellor")  # {id} {name} {
 STOP_CONFIRM = N_("console.stop_confirm")  # a counsellor wrote STOP: confirm?
 STOPPED = N_("console.stopped")  # she confirmed: the last message she gets
 STOP_KEPT = N_("console.stop_kept")  # she did not confirm: nothing changes
+# MISSED / FALSEALARM (the risk check's review queue): {id} {text}, the masked text kept
+MARKED_MISSED = N_("console.marked_missed")  # her message should have raised the alarm
+MARKED_FALSE_ALARM = N_("console.marked_false_alarm")  # it should not have
+MARK_REFUSED = N_("console.mark_refused")  # {id}: neither her request nor a supervisor
+MARK_NOTHING = N_("console.mark_nothing")  # {id}: no message of hers to mark (yet)
 STATE = {  # the state word in a topic title
     "queued": N_("console.state.queued"),
     "counsellor": N_("console.state.counsellor"),

@@ -49,6 +49,7 @@ class HandoffRow(Base):
     # An emergency during the handoff whose numbers wait for her country: its category.
     country_question = Column(String(20))
     country_asks = Column(Integer, nullable=False, server_default="0")
+    checkin_at = Column(DateTime(timezone=True))  # queued, asked "are you safe right now?"
 
 
 class HandoffMessage(Base):
@@ -107,6 +108,7 @@ class Handoff:
     user_waiting_since: datetime | None = None
     country_question: str | None = None
     country_asks: int = 0
+    checkin_at: datetime | None = None
 
     @property
     def open(self) -> bool:
@@ -161,4 +163,5 @@ def handoff_of(row: HandoffRow) -> Handoff:
         topic_id=row.topic_id, last_activity_at=utc(row.last_activity_at),
         user_waiting_since=utc(row.user_waiting_since) if row.user_waiting_since else None,
         country_question=row.country_question, country_asks=int(row.country_asks or 0),
+        checkin_at=utc(row.checkin_at) if row.checkin_at else None,
     )  # fmt: skip

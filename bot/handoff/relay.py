@@ -4,9 +4,11 @@ the bot, the queue or the counsellor; counsellors answer from their consoles; ti
 - Consoles first: a registered counsellor's message (SMS, terminal) or a staff-group post is
   a console message (:mod:`bot.handoff.staff`), before any opt-out keyword, so that
   "#12 stop" reaches the user and her own STOP asks for a confirmation.
-- The safety check answers her in every state: queued or with a counsellor, an emergency
-  gets the fixed reply and her country's numbers at once (her country asked first when it is
-  unknown), after the counsellor is warned and before her message is relayed.
+- The safety check answers her in every state (:mod:`bot.handoff.emergency`): queued or
+  with a counsellor, an emergency gets the fixed reply and her country's numbers at once (her
+  country asked first when it is unknown), after the counsellor is warned and before her
+  message is relayed; a possible risk makes the handoff a priority and, while she waits,
+  gets the check-in.
 - With a counsellor, her message is kept in the transcript, marked, and relayed by
   :meth:`Relay.flush`: both directions, in order, one sender across instances, a failed send
   retried by the worker and, after :data:`~bot.handoff.service.MAX_RELAY_ATTEMPTS`, reported
@@ -35,18 +37,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
-from bot import menu
 from bot.channels.contacts import ContactView
 from bot.channels.inbound import Inbound
-from bot.channels.outbound import Button, Outbox
+from bot.channels.outbound import Outbox
 from bot.channels.store import ChannelStore
-from bot.countries import PROGRAMME, zone
+from bot.countries import zone
 from bot.handoff import messages as m
 from bot.handoff.console import TelegramConsole, quoted
+from bot.handoff.emergency import HandoffSafety
 from bot.handoff.models import Handoff, Pending, Timer
 from bot.handoff.moves import Moves, NoHistory, TrackerHistory
 from bot.handoff.notices import Notices
-from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, Owner, OwnershipConflict
+from bot.handoff.ownership import BOT, COUNSELLOR, QUEUED, OwnershipConflict
 from bot.handoff.registry import Registry
 from bot.handoff.registry_file import Counsellor
 from bot.handoff.service import (
@@ -63,8 +65,8 @@ from bot.handoff.service import (
     HandoffService,
 )
 from bot.handoff.staff import StaffConsole
-from bot.i18n import Translator, format_datetime
-from bot.safety import emergency_messages, load_lexicon, numbers_line, record_alert
+from bot.i18n import format_datetime
+from bot.safety.verdict import RiskReader
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +83,6 @@ NOT_TEXT = frozenset({"media", "voice", "location", "sticker", "other"})
 RELAY_MAX_CHARS = 400
 RELAY_BURST, RELAY_EVERY = 8, timedelta(seconds=10)
 SLOW_NOTICE_EVERY = timedelta(minutes=1)
-WARN_FIRST_S = 1.0  # an emergency: the counsellor's warning first, her numbers within this
-MAX_COUNTRY_ASKS = 2  # during a handoff; then her counsellor, warned, takes it from there
 
 
 class Sent(enum.Enum):
@@ -104,6 +104,7 @@ class Relay:
     outbox: Outbox
     telegram: TelegramConsole | None = None
     history: TrackerHistory = field(default_factory=NoHistory)
+    risk: RiskReader | None = None  # the risk model outside turns; None: the lexicon alone
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event | None = None
     _worker: asyncio.Task[None] | None = None
@@ -114,6 +115,7 @@ class Relay:
                                self.telegram)  # fmt: skip
         self.moves = Moves(self.notices, self.history)
         self.staff = StaffConsole(self.notices, self.moves, self.flush)
+        self.safety = HandoffSafety(self.notices, self.risk, self._keep, self.wake)
 
     async def _db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A call of the synchronous services, on a worker thread: the database never
@@ -151,11 +153,7 @@ class Relay:
         with_counsellor = owner.state == COUNSELLOR and bool(owner.counsellor_id)
         await self._db(self.service.record, handoff.id, USER, said, to_relay=with_counsellor)
         await self.history.user(contact.id, said)
-        category = load_lexicon().category(said)
-        if category is not None:
-            await self.emergency(contact, handoff, owner, category)
-        elif handoff.country_question:
-            await self._country_answer(contact, handoff, inbound, said)
+        await self.safety.check(contact, handoff, owner, inbound, said)
         if inbound.kind in NOT_TEXT:
             await self.notices.say(contact.id, handoff.language, m.MEDIA_NOT_RELAYED)
         if with_counsellor:
@@ -199,6 +197,12 @@ class Relay:
                                 staff_key=staff_key)  # fmt: skip
         return handoff
 
+    async def emergency_outside_turn(
+        self, contact: ContactView, text: str, language: str
+    ) -> bool:
+        """A message whose turn crashed, in the bot's conversation (:class:`HandoffSafety`)."""
+        return await self.safety.emergency_outside_turn(contact, text, language)
+
     async def delete_topic(self, topic: int) -> bool:
         """Delete a staff-group topic (her words are in it); False without a group."""
         return False if self.telegram is None else await self.telegram.delete_topic(topic)
@@ -213,111 +217,6 @@ class Relay:
         if inbound.kind in NOT_TEXT or not said:
             said = f"[{inbound.kind}] {said}".strip()
         return said
-
-    # Emergencies ----------------------------------------------------------------------
-
-    async def emergency(
-        self, contact: ContactView, handoff: Handoff, owner: Owner, category: str
-    ) -> None:
-        """Danger signs while a person owns the conversation: priority, an alert (no text),
-        the counsellor warned first, then her fixed reply and numbers, before any relay."""
-        await self._db(record_alert, self.store.engine, contact.id, category, handoff.language,
-                       contact.country)  # fmt: skip
-        if not handoff.priority:  # first in line from now on, and said so in the topic title
-            handoff, _ = await self._db(self.service.request, contact.id, "emergency",
-                                        language=handoff.language, channel=handoff.channel)
-            await self.notices.retitle(handoff, owner.state)
-        warning = asyncio.ensure_future(self._warn(handoff, owner))
-        try:  # a slow console (the staff group's pace) must not hold her numbers
-            await asyncio.wait_for(asyncio.shield(warning), WARN_FIRST_S)
-        except asyncio.TimeoutError:
-            self._keep(warning)
-        except Exception as error:
-            logger.error("Emergency warning for #%d failed (%s).", handoff.id,
-                         type(error).__name__)  # fmt: skip
-        await self._numbers(contact, handoff, category)
-
-    async def _warn(self, handoff: Handoff, owner: Owner) -> None:
-        """The emergency flag in the topic, and to her counsellor's text console."""
-        await self.notices.console_notice(handoff, m.EMERGENCY_FLAG, id=handoff.id)
-        if owner.state == COUNSELLOR:
-            holder = await self._db(self.registry.get, owner.counsellor_id or "")
-            await self.notices.tell_counsellor(holder, m.EMERGENCY_FLAG, id=handoff.id)
-
-    async def _numbers(self, contact: ContactView, handoff: Handoff, category: str) -> None:
-        """The fixed reply and the numbers of her country; her country asked first (with
-        the numbered list) when the channel did not tell it."""
-        language = handoff.language
-        reply, line = emergency_messages(category, language, contact.country)
-        await self._send(contact.id, reply)
-        if contact.country:
-            await self._send(contact.id, line)
-            return
-        await self._ask_country(contact, handoff, category, menu.ASK_COUNTRY)
-
-    async def _ask_country(
-        self, contact: ContactView, handoff: Handoff, category: str, intro: str
-    ) -> None:
-        """Her country, asked with the numbered list; the handoff remembers the
-        question so that her next message is read as the answer."""
-        translate = Translator(handoff.language)
-        buttons = [Button(title, payload) for title, payload in menu.country_choices(translate)]
-        await self._send(contact.id, translate(intro), buttons)
-        await self._db(self.service.ask_country, handoff.id, category)
-
-    async def _country_answer(
-        self, contact: ContactView, handoff: Handoff, inbound: Inbound, said: str
-    ) -> None:
-        """Her answer to the country question asked during the handoff: the numbers, or
-        the question again (twice at most: her counsellor was warned)."""
-        answer = said
-        if inbound.button is not None:
-            payload = await self._db(self.store.button_payload, contact.id, inbound.button)
-            answer = payload or said
-        country = menu.country_answer(answer)
-        category = handoff.country_question or "general"
-        if country is not None:
-            if country in PROGRAMME:  # kept for the next time ("another country" is not)
-                await self._db(self.store.set_country, contact.id, country)
-            await self._send(contact.id, numbers_line(category, handoff.language, country))
-            await self._db(self.service.country_settled, handoff.id)
-        elif handoff.country_asks < MAX_COUNTRY_ASKS:
-            await self._ask_country(contact, handoff, category, menu.ASK_COUNTRY_AGAIN)
-        else:
-            await self._db(self.service.country_settled, handoff.id)
-
-    async def emergency_outside_turn(
-        self, contact: ContactView, text: str, language: str
-    ) -> bool:
-        """A message whose turn crashed (or was cut by a restart), in a conversation the bot
-        owns: if it shows danger signs she gets the fixed reply, her numbers and a priority
-        handoff, as a turn would have given. False when it shows none."""
-        category = load_lexicon().category(text or "")
-        if category is None:
-            return False
-        owner = await self._db(self.service.owner, contact.id)
-        if owner.state == BOT:
-            on_duty = await self._db(self.registry.available, language)
-            opens_at = None if on_duty else await self._db(self.registry.next_opening, language)
-            await self._db(self.service.request, contact.id, "emergency", language=language,
-                           channel=contact.channel, opens_at=opens_at)  # fmt: skip
-            self.wake()
-        handoff = await self._db(self.service.open_handoff, contact.id)
-        if handoff is None:
-            return False
-        await self.emergency(contact, handoff, owner, category)
-        position = await self._db(self.service.position, contact.id)
-        if position is not None:
-            await self.notices.say(contact.id, handoff.language, m.QUEUED, position=position)
-        return True
-
-    async def _send(self, conversation_id: str, text: str, buttons: list[Button] | None = None
-                    ) -> None:  # fmt: skip
-        """A message to her outside the transcript (the emergency answer): best effort."""
-        try:
-            await self.outbox.send(conversation_id, text, buttons or [])
-        except Exception as error:
-            logger.error("Could not reach %s (%s).", conversation_id, type(error).__name__)
 
     # The relay queue ------------------------------------------------------------------
 

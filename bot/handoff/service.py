@@ -443,6 +443,11 @@ class HandoffService(Transactional):
             row = session.get(HandoffRow, handoff_id)
             row.country_question, row.country_asks = None, 0
 
+    def checkin(self, handoff_id: int, at: datetime | None) -> None:
+        """The check-in asked at ``at`` (her next answer is read against it), or closed."""
+        with self._transaction() as session:
+            session.get(HandoffRow, handoff_id).checkin_at = at
+
     # Timers
 
     def schedule(

@@ -7,6 +7,11 @@ terminal) or the Telegram staff group, and what each may do.
   counsellor who speaks its language (``ASSIGN 12 lucia``, ``/assign``), take over one held
   by someone else (``TAKE 12``, ``/claim``), release or close any, and read any transcript.
 - Lines starting with ``//`` are notes between staff: kept in the transcript, never sent.
+- The counsellor who holds or held a request, or a supervisor, marks her latest message as
+  one the risk check missed (``MISSED 12``, ``/missed``) or flagged wrongly (``FALSEALARM
+  12``, ``/falsealarm``), also once the request is closed. That deliberate command is her
+  consent that this message, masked (:func:`bot.safety.review.mask`), leaves the
+  conversation for the review queue; the answer shows her exactly what was kept.
 - A counsellor's own STOP asks for a confirmation: her phone would then get nothing, the
   requests she holds included (they go back to the queue).
 
@@ -16,27 +21,38 @@ Her messages reach the user through the relay's queue (``deliver``), in order, r
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.channels.contacts import ContactView
 from bot.channels.optout import HELP_WORDS, START_WORDS, STOP_WORDS, keyword
 from bot.handoff import messages as m
-from bot.handoff.console import Command, parse_text_command, parse_topic_message, split_notes
-from bot.handoff.models import Handoff
+from bot.handoff.console import (
+    MARKS,
+    Command,
+    parse_text_command,
+    parse_topic_message,
+    split_notes,
+)
+from bot.handoff.models import Handoff, utc
 from bot.handoff.moves import Moves
 from bot.handoff.notices import Notices, Tell
 from bot.handoff.ownership import COUNSELLOR, COUNSELLOR_OUTCOMES, Owner, OwnershipConflict
 from bot.handoff.registry import Registry
 from bot.handoff.registry_file import Counsellor
-from bot.handoff.service import COUNSELLOR_SAID, NOTE, HandoffService
+from bot.handoff.service import COUNSELLOR_SAID, NOTE, USER, HandoffService
 from bot.menu import yes_no
+from bot.safety.review import MISSED, SafetyReviews
 
 logger = logging.getLogger(__name__)
 
 STOP_CONFIRM_WITHIN = timedelta(minutes=10)
 OPTED_IN = "channel.opted_in"  # the same words a user gets back after START
+# What the transcript keeps of a photo or a voice note ("[voice]", "[media] caption"): the
+# mark is not her words, a caption is.
+_MEDIA_MARK = re.compile(r"^\[(?:media|voice|location|sticker|other|empty|callback)\]\s*")
 
 
 @dataclass
@@ -47,6 +63,11 @@ class StaffConsole:
     notices: Notices
     moves: Moves
     deliver: Callable[[int], Awaitable[bool]]  # the relay's queue: sends what is marked
+    reviews: SafetyReviews | None = field(default=None)  # the risk check's review queue
+
+    def __post_init__(self) -> None:
+        if self.reviews is None:  # on the handoffs' database, dated by their clock
+            self.reviews = SafetyReviews(self.service.engine, self.service.now)
 
     @property
     def service(self) -> HandoffService:
@@ -87,6 +108,7 @@ class StaffConsole:
             await tell(m.STOP_CONFIRM)
         elif word in HELP_WORDS:
             await tell(m.HELP_SMS)
+            await tell(m.HELP_MARKS)
         else:
             await tell(m.HELP_SHORT)
 
@@ -119,14 +141,21 @@ class StaffConsole:
         if counsellor is None or not counsellor.active:
             await tell(m.NOT_REGISTERED)
             return
-        if command.verb == "help":
+        if command.verb == "help" or (command.handoff_id is None and handoff is None):
             await tell(m.HELP_TELEGRAM)
+            await tell(m.HELP_MARKS)
             return
-        if command.handoff_id is None:
-            if handoff is None:
-                await tell(m.HELP_TELEGRAM)
-                return
+        named_id = command.handoff_id
+        if handoff is not None and named_id is None:  # the topic's request
             command = Command(command.verb, handoff.id, command.argument)
+        elif named_id is not None and command.verb in MARKS and (
+            handoff is None or handoff.id != named_id
+        ):
+            # Her words are answered in her request's topic (deleted with it), not in the
+            # general chat, which the retention purge does not reach, nor in another topic.
+            named = await self.notices.db(self.service.get, named_id)
+            if named is not None and named.topic_id is not None:
+                tell = self.notices.group_teller(named)
         await self.command(counsellor, command, tell)
 
     # Commands -------------------------------------------------------------------------
@@ -139,6 +168,9 @@ class StaffConsole:
         )  # fmt: skip
         if handoff is None:
             await tell(m.UNKNOWN_REQUEST, id=command.handoff_id)
+            return
+        if command.verb in MARKS:  # counsellors often mark after the conversation
+            await self.mark(counsellor, handoff, command.verb, tell)
             return
         if not handoff.open:
             await tell(m.NOT_OPEN, id=handoff.id)
@@ -278,3 +310,50 @@ class StaffConsole:
             return
         holder = owner.counsellor_id if owner.state == COUNSELLOR else None
         await self.moves.closed(handoff, outcome, holder=holder, by=counsellor)
+
+    # The risk check's lessons ---------------------------------------------------------
+
+    async def mark(self, counsellor: Counsellor, handoff: Handoff, kind: str, tell: Tell) -> None:
+        """Her latest message into the review queue as ``missed`` or ``false_alarm``, by
+        the counsellor who holds or held the request, or a supervisor; the answer shows
+        exactly what was kept (masked): the counsellor sees what leaves the conversation."""
+        db = self.notices.db
+        if not counsellor.supervisor and not await db(self._held_by, handoff, counsellor.id):
+            await tell(m.MARK_REFUSED, id=handoff.id)
+            return
+        text = await db(self._her_latest, handoff)
+        if text is None:
+            await tell(m.MARK_NOTHING, id=handoff.id)
+            return
+        assert self.reviews is not None  # made by __post_init__
+        review = await db(self.reviews.add, kind, handoff.language, text,
+                          handoff.conversation_id, counsellor.id)  # fmt: skip
+        key = m.MARKED_MISSED if kind == MISSED else m.MARKED_FALSE_ALARM
+        await tell(key, id=handoff.id, text=review.text)
+
+    def _held_by(self, handoff: Handoff, counsellor_id: str) -> bool:
+        """Whether she holds the request or held it at any time while it was open (the
+        owner history: a request released or closed keeps who had it)."""
+        if handoff.counsellor_id == counsellor_id:
+            return True
+        for change in self.service.ownership.history(handoff.conversation_id):
+            at = utc(change.at)
+            if (change.to_state == COUNSELLOR and change.counsellor_id == counsellor_id
+                    and at >= handoff.opened_at
+                    and (handoff.closed_at is None or at <= handoff.closed_at)):  # fmt: skip
+                return True
+        return False
+
+    def _her_latest(self, handoff: Handoff) -> str | None:
+        """Her latest message of the request; before her first one, her last message before
+        the request (the channel's message log, as in the topic's first post). None when
+        there is none (or the retention purge or her erasure took the words)."""
+        for line in reversed(self.service.transcript(handoff.id)):
+            text = _MEDIA_MARK.sub("", line.text).strip() if line.direction == USER else ""
+            if text:
+                return text
+        before = self.notices.store.recent_texts(handoff.conversation_id, 1, "user",
+                                                 before=handoff.opened_at)  # fmt: skip
+        if not before or not before[-1][1].strip():
+            return None
+        return before[-1][1].strip()

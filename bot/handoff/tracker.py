@@ -67,6 +67,20 @@ class RasaHistory:
         event = BotUttered(text, metadata={"handoff": True, "counsellor": counsellor_id})
         await self._append(conversation_id, [event])
 
+    async def risk_level(self, text: str) -> str:
+        """The risk model's level for ``text`` (:class:`bot.safety.verdict.RiskReader`): the
+        agent's own parse, on the turn loop like a turn; ``none`` before it has an agent."""
+        agent = self._agent()
+        if agent is None:
+            return "none"
+        found: dict[str, object] = {}
+
+        async def parse() -> None:
+            found.update(await agent.parse_message(text))
+
+        await self._run(parse())
+        return str(found.get("safety_level") or "none")
+
     async def resume(self, conversation_id: str) -> None:
         """The hand-back: resumed, then listening, so that the next turn follows the rules."""
         events = [ConversationResumed(), ActionExecuted("action_listen")]

@@ -4,8 +4,9 @@ and the safety check (lexicon, learned risk model, the gate that makes their ver
 All are listed in ``config.yml`` by module path. The tokenizer makes every featurizer after
 it see the matching key of :mod:`bot.nlu.normalise` instead of the raw spelling; the detector
 adds ``language`` (``fr``/``es``/``bm``) and ``language_confidence`` to the parse result; the
-guard sends messages made only of never-seen words to ``nlu_fallback``; the gate adds
-``safety_level`` (``clear``/``possible``/``none``).
+guard sends messages made only of never-seen words to ``nlu_fallback``; the risk check
+reads the tracker Rasa gives it (her previous messages, a check-in waiting for her answer);
+the gate adds ``safety_level`` (``clear``/``possible``/``none``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +26,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -38,7 +41,17 @@ from bot import LANGUAGES
 from bot.nlu.language_id import LanguageIdentifier
 from bot.nlu.normalise import words
 from bot.safety import GENERAL, load_lexicon
-from bot.safety.risk import CLEAR, DATA_DIR, NONE, POSSIBLE, RiskModel, Thresholds
+from bot.safety.context import (
+    CHECKIN_INTENT,
+    CHECKIN_SAFE_INTENT,
+    HELP,
+    SAFE,
+    Recent,
+    checkin_answer,
+    recent,
+    window_text,
+)
+from bot.safety.risk import CLEAR, DATA_DIR, LEVELS, NONE, POSSIBLE, RiskModel, Thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +324,7 @@ SAFETY_KEY = "safety"
 RISK_KEY = "risk"
 LEVEL_KEY = "safety_level"
 EMERGENCY_INTENT = "emergency"
+COUNSELLOR_INTENT = "request_counsellor"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -362,15 +376,35 @@ class RiskCheck(LearnedComponent):
         model = RiskModel.train(labelled, regularisation=self._config["regularisation"])
         return self.persist(model)
 
-    def process(self, messages: list[Message]) -> list[Message]:
-        """Score every message."""
+    def process(
+        self, messages: list[Message], tracker: DialogueStateTracker | None = None
+    ) -> list[Message]:
+        """Score every message alone and, in a conversation, with her previous messages
+        (:mod:`bot.safety.context`): the higher level wins. Rasa passes the tracker as it
+        was before this message (``POST /model/parse``: an empty one)."""
         if self._model is None:
             return messages
+        recent = Recent() if tracker is None else recent_in(tracker)
         for message in messages:
-            score = self._model.score(message.get(TEXT) or "")
-            level = self._thresholds.level(score)
-            message.set(RISK_KEY, {"score": round(score, 4), "level": level}, add_to_output=True)
+            text = message.get(TEXT) or ""
+            score = self._model.score(text)
+            risk: dict[str, Any] = {"score": round(score, 4),
+                                    "level": self._thresholds.level(score)}  # fmt: skip
+            if recent.texts:
+                together = self._model.score(window_text(recent.texts, text))
+                risk["context_score"] = round(together, 4)
+                if LEVELS.index(self._thresholds.level(together)) < LEVELS.index(risk["level"]):
+                    risk.update(level=self._thresholds.level(together), by="context")
+            if recent.checkin_pending:
+                risk["checkin_pending"] = True
+            message.set(RISK_KEY, risk, add_to_output=True)
         return messages
+
+
+def recent_in(tracker: DialogueStateTracker) -> Recent:
+    """:func:`bot.safety.context.recent` over a Rasa tracker, newest event first."""
+    now = time.time()
+    return recent((event.as_dict() for event in reversed(tracker.events)), now)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -400,15 +434,21 @@ class SafetyGate(StatelessComponent):
     """Last in the pipeline: the safety verdict wins over whatever was classified.
 
     ``safety_level`` is ``clear`` when the lexicon matched (:class:`SafetyCheck`), the
-    classifier said ``emergency`` or the risk model's score is over its clear threshold; the
-    intent then becomes ``emergency`` (category ``general`` without a pattern match). It is
-    ``possible`` when the risk model says so, ``none`` otherwise."""
+    classifier said ``emergency`` or the risk model's level, alone or with her last
+    messages, is ``clear``; the intent then becomes ``emergency`` (category ``general``
+    without a pattern match). It is ``possible`` when the model says so: the intent becomes
+    ``safety_checkin`` (the classifier's kept in ``risk.intent``), except a request for a
+    person, which a person answers. Right after a check-in, "2", "no", "help" or more risk
+    is ``clear``, and "1", "yes" is ``safety_checkin_safe``. ``none`` otherwise."""
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Make the safety verdict, the level and the intent agree."""
         for message in messages:
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            model_level = (message.get(RISK_KEY) or {}).get("level", NONE)
+            risk = message.get(RISK_KEY) or {}
+            model_level = risk.get("level", NONE)
+            pending = bool(risk.get("checkin_pending"))
+            answer = checkin_answer(message.get(TEXT) or "") if pending else None
             level = CLEAR
             if message.get(SAFETY_KEY):
                 override_intent(message, EMERGENCY_INTENT)
@@ -416,8 +456,19 @@ class SafetyGate(StatelessComponent):
                 message.set(SAFETY_KEY, {"category": GENERAL, "by": "intent"}, True)
             elif model_level == CLEAR:
                 override_intent(message, EMERGENCY_INTENT)
-                message.set(SAFETY_KEY, {"category": GENERAL, "by": "model"}, True)
+                message.set(SAFETY_KEY, {"category": GENERAL, "by": risk.get("by", "model")}, True)
+            elif pending and (model_level == POSSIBLE or answer == HELP):
+                # "2", "no", "help" to "are you safe?", or no answer and more risk.
+                override_intent(message, EMERGENCY_INTENT)
+                message.set(SAFETY_KEY, {"category": GENERAL, "by": "checkin"}, True)
+            elif model_level == POSSIBLE:
+                level = POSSIBLE
+                if intent != COUNSELLOR_INTENT:  # asking for a person: a person is better
+                    risk["intent"] = intent  # what she asked, answered with the check-in
+                    override_intent(message, CHECKIN_INTENT)
             else:
-                level = POSSIBLE if model_level == POSSIBLE else NONE
+                level = NONE
+                if answer == SAFE:
+                    override_intent(message, CHECKIN_SAFE_INTENT)
             message.set(LEVEL_KEY, level, add_to_output=True)
         return messages

@@ -5,7 +5,9 @@ here. Erasing leaves no row that names her address, her pseudonym or her words: 
 goes, her messages, transcripts and tracker go or keep only their time and kind (the
 programme's counts), her places in future workshops are cancelled (a seat freed goes to the
 waitlist) and her bookings keep an anonymous line on the rosters; safety alerts keep their
-category. A handoff still open is ended by the caller first (its counsellor must be told).
+category; the messages of hers that counsellors marked for the risk check's review go (found
+by her pseudonym). A handoff still open is ended by the caller first (its counsellor must be
+told).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bot.handoff.models import HandoffMessage, HandoffRow, HandoffTimer
 from bot.handoff.ownership import ConversationOwner, OwnerChange
 from bot.privacy.tracker import RasaEvents
 from bot.safety.models import SafetyAlert
+from bot.safety.review import SafetyReview
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +163,8 @@ class Eraser:
         run(delete(ConversationLease).where(ConversationLease.conversation_id == cid))
         counts["safety_alerts"] = run(update(SafetyAlert).where(
             SafetyAlert.conversation_id == cid).values(conversation_id=ERASED))
+        counts["safety_reviews"] = run(delete(SafetyReview).where(
+            SafetyReview.conversation_id == cid).execution_options(synchronize_session=False))
         counts["contacts"] = run(delete(Contact).where(Contact.id == cid))
         return counts  # fmt: skip
 
@@ -205,6 +210,10 @@ class Eraser:
                 {"at": _iso(a.created_at), "category": a.category}
                 for a in session.scalars(select(SafetyAlert).where(
                     SafetyAlert.conversation_id == cid).order_by(SafetyAlert.id))]
+            held["safety_reviews"] = [
+                {"day": r.day.isoformat(), "kind": r.kind, "text": r.text, "status": r.status}
+                for r in session.scalars(select(SafetyReview).where(
+                    SafetyReview.conversation_id == cid).order_by(SafetyReview.id))]
         held["tracker_events"] = self.events.events(cid) if self.events else []
         return held  # fmt: skip
 

@@ -34,6 +34,7 @@ from bot.channels.contacts import Contact, address_hash
 from bot.channels.messages import InboundMessage, OutboundMessage
 from bot.db.crypto import PREFIX, Keyring, keyring_of
 from bot.handoff.models import HandoffMessage
+from bot.safety.review import SafetyReview
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ ENCRYPTED: tuple[tuple[Table, str], ...] = (
     (InboundMessage.__table__, "details"),
     (OutboundMessage.__table__, "text"),
     (HandoffMessage.__table__, "text"),
+    (SafetyReview.__table__, "text"),
 )
 BATCH = 500
 

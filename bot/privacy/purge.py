@@ -1,10 +1,12 @@
 """Retention: message texts older than ``RETENTION_DAYS`` are erased everywhere they sit.
 
 Our tables keep their rows (when, which channel, what kind, how many SMS segments: the
-programme's counts) without the words; contacts nobody heard from for that long go, unless
-a workshop place or a handoff still needs to reach them; Rasa's tracker keeps its events
-with their words blanked (:mod:`bot.privacy.tracker`). Run once across instances by
-:mod:`bot.privacy.worker`, or by hand: ``python -m bot privacy purge [--dry-run]``.
+programme's counts) without the words; the risk check's review queue (the masked messages
+counsellors marked, :mod:`bot.safety.review`) goes after the same time; contacts nobody
+heard from for that long go, unless a workshop place or a handoff still needs to reach them;
+Rasa's tracker keeps its events with their words blanked (:mod:`bot.privacy.tracker`). Run
+once across instances by :mod:`bot.privacy.worker`, or by hand: ``python -m bot privacy purge
+[--dry-run]``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.db.base import utcnow
 from bot.db.transactions import session_factory
 from bot.handoff.models import HandoffMessage, HandoffRow
 from bot.privacy.tracker import RasaEvents
+from bot.safety.review import SafetyReview
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +78,21 @@ def purge(
                                          .execution_options(synchronize_session=False))
                 counts[name] = int(result.rowcount or 0)  # fmt: skip
         old_buttons = ButtonChoice.created_at < cutoff
+        old_reviews = SafetyReview.day < cutoff.date()  # a review keeps its day, not its time
         idle = _idle_contacts(cutoff)
         if dry_run:
             counts["button_choices"] = int(session.scalar(
                 select(func.count()).select_from(ButtonChoice).where(old_buttons)) or 0)
+            counts["safety_reviews"] = int(session.scalar(
+                select(func.count()).select_from(SafetyReview).where(old_reviews)) or 0)
             counts["contacts"] = int(session.scalar(
                 select(func.count()).select_from(Contact).where(idle)) or 0)  # fmt: skip
         else:
             counts["button_choices"] = int(session.execute(
                 delete(ButtonChoice).where(old_buttons)).rowcount or 0)
+            counts["safety_reviews"] = int(session.execute(
+                delete(SafetyReview).where(old_reviews)
+                .execution_options(synchronize_session=False)).rowcount or 0)
             counts["contacts"] = int(session.execute(
                 delete(Contact).where(idle).execution_options(synchronize_session=False)
             ).rowcount or 0)  # fmt: skip

@@ -1,7 +1,8 @@
-"""Encryption at rest on SQLite and PostgreSQL: her number and her words, written through the
-real stores, are read back whole, yet neither a ``SELECT`` nor the database file shows them;
-after a new data key, the background re-encryption leaves every value under it (plaintext
-written before encryption too) and the older key may go."""
+"""Encryption at rest on SQLite and PostgreSQL: her number and her words (a message a
+counsellor marked for the risk check's review too), written through the real stores, are read
+back whole, yet neither a ``SELECT`` nor the database file shows them; after a new data key,
+the background re-encryption leaves every value under it (plaintext written before
+encryption too) and the older key may go."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bot.db.crypto import DataKeyError, Keyring, attach_keyring, is_encrypted, k
 from bot.db.database import make_engine
 from bot.handoff.service import HandoffService
 from bot.privacy.keys import ENCRYPTED, pending_reencryption, reencrypt
+from bot.safety.review import MISSED, SafetyReviews
 from bot.schema import metadata
 
 PSEUDONYM_KEY = b"encryption-test-pseudonym-key-32b"
@@ -35,9 +37,10 @@ class Person:
         self.caption = f"photo du test de grossesse {n}"
         self.answer = f"Voici les signes de grossesse, numero {n}"
         self.relayed = f"j ai peur de le dire a ma mere {n}"
+        self.marked = f"le prof dit que je passe si je viens chez lui {n}"
 
     def secrets(self) -> list[str]:
-        return [self.phone[1:], self.said, self.caption, self.answer, self.relayed]
+        return [self.phone[1:], self.said, self.caption, self.answer, self.relayed, self.marked]
 
 
 @pytest.fixture
@@ -58,6 +61,7 @@ def write(engine: Engine, person: Person, sid: str) -> tuple[str, int]:
     service = HandoffService(engine)
     handoff, _ = service.request(contact.id, "asked", language="fr", channel="sms")
     service.record(handoff.id, "user", person.relayed, to_relay=True)
+    SafetyReviews(engine).add(MISSED, "fr", person.marked, contact.id, "awa")
     return contact.id, handoff.id
 
 
@@ -74,6 +78,7 @@ def read(engine: Engine, person: Person, ids: tuple[str, int]) -> None:
         )
     assert json.loads(details) == {"caption": person.caption}
     assert [line.text for line in HandoffService(engine).transcript(ids[1])] == [person.relayed]
+    assert person.marked in [review.text for review in SafetyReviews(engine).listed()]
 
 
 def raw(engine: Engine, sql: str) -> list[Any]:
@@ -129,7 +134,7 @@ def test_her_number_and_words_are_read_back_but_never_stored_in_plain(db: Engine
     ids = write(db, her, "SM-enc-1")
     read(db, her, ids)
     values = stored_values(db)
-    assert len(values) == 5 and all(v.startswith(f"f1:{keyring.current}:") for v in values)
+    assert len(values) == 6 and all(v.startswith(f"f1:{keyring.current}:") for v in values)
     assert_nowhere_in_plain(db, [her])
     attach_keyring(db, None)  # a process without DATA_KEYS cannot read her
     with pytest.raises(DataKeyError, match="DATA_KEYS") as caught:

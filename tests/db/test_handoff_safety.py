@@ -26,7 +26,17 @@ from bot.safety.models import SafetyAlert
 from bot.settings import ChannelSettings
 from tests.support.env import CHANNEL_ENV
 from tests.support.handoff import LUCIA, SOFIA, folded
-from tests.support.relay import Parts, ask, console, fire_due, new_user, relay_parts, sms_to
+from tests.support.relay import (
+    Parts,
+    ask,
+    console,
+    crash,
+    crashing_turns,
+    fire_due,
+    new_user,
+    relay_parts,
+    sms_to,
+)
 from tests.support.standins import StandIns
 
 NADIA = "+22370000199"  # an SMS supervisor
@@ -291,14 +301,7 @@ def test_a_crash_mid_turn_answers_an_emergency_before_any_apology(parts: Parts) 
     """The turn raises (a bug, Rasa down): danger signs get the fixed reply, her numbers
     and a priority handoff, and no apology; another message gets the apology."""
     es = Translator("es")
-    settings = ChannelSettings(pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode())
-
-    async def crash(message: object) -> None:
-        raise RuntimeError("the turn broke")
-
-    runner = TurnRunner("sms", settings, parts.store, parts.relay.outbox,
-                        lambda: ContactOutput("sms", parts.relay.outbox),
-                        gate=parts.relay)  # fmt: skip
+    runner = crashing_turns(parts)
     phone = "+51900555001"
 
     async def send(text: str, provider_id: str) -> None:

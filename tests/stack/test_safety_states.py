@@ -4,8 +4,9 @@ the action server, with the real Twilio client talking to the stand-in.
 
 States: the bot answers; queued for a person; with a counsellor; inside the booking form;
 inside the country question of an emergency (her number tells no country). Triggers: an
-emergency, a request for a person, an SMS keyword (HELP), a photo, an opt-out (STOP), "forget
-me" (EFFACER, then yes: issue 15). The
+emergency, a possible risk (issue 17: the check-in, or her counsellor warned), a request for
+a person, an SMS keyword (HELP), a photo, an opt-out (STOP), "forget me" (EFFACER, then yes:
+issue 15). The
 languages rotate across the states. A crash mid-turn is ``tests/db/test_handoff_safety.py``.
 """
 
@@ -52,6 +53,10 @@ COUNTRY = {"+2237": "ML", "+5190": "PE", "+3370": "FR"}
 GREET = {"fr": "bonjour", "es": "hola", "bm": "i ni ce"}
 ASK = {"fr": "PARLER", "es": "HABLAR", "bm": "KUMA"}
 EMERGENCY = {"fr": "je veux mourir", "es": "me quiero matar", "bm": "n b'a fe ka n yere faga"}
+# `possible` for the risk model, no risk word (tests/stack/test_safety_checkin.py picks the
+# same ones first, and says when a new training moves them).
+WORRY = {"fr": "je suis dehors et il fait nuit, j'ai peur", "es": "nadie me quiere",
+         "bm": "n segenna ni fen bee ye"}  # fmt: skip
 HELP = {"fr": "AIDE", "es": "AYUDA", "bm": "DEME"}
 STOP = {"fr": "ARRET", "es": "BAJA", "bm": "DABILA"}
 FORGET = {"fr": "EFFACER", "es": "Borrar", "bm": "Jɔsi"}
@@ -145,6 +150,30 @@ def an_emergency(user: User) -> None:
                         "conversation_id = ?", conversation) == [(1,)], what="first in line")
 
 
+def a_possible_risk(user: User) -> None:
+    said = WORRY[user.language]
+    after = user.says(said)
+    if user.state == "country_question":  # the emergency's question stays the question
+        user.waits_for("emergency.ask_country_again", after, "the question again")
+        return
+    if user.state == "counsellor":  # her counsellor is warned and reads her; the bot is silent
+        counsellor = COUNSELLOR[user.language]
+        flag = folded(user.console(m.POSSIBLE_FLAG, id=user.handoff_id))
+        wait_for(lambda: flag in user.channels.sms_to(counsellor), what="the warning")
+        user.relayed(said)
+        assert not any(t.startswith(folded(user.t("safety.checkin"))[:30])
+                       for t in user.inbox()[after:])  # fmt: skip
+        return
+    user.waits_for("safety.checkin", after, "are you safe right now?")
+    if user.state == "queued":
+        wait_for(lambda: db(user.channels, "SELECT priority FROM conversation_owners WHERE "
+                            "conversation_id = ?", user.conversation) == [(1,)],
+                 what="first in line")  # fmt: skip
+    if user.state == "booking":  # the booking is left; "2" is then her answer to the check-in
+        after = user.says("2")
+        user.waits_for("emergency.general", after, "the emergency answer")
+
+
 def a_request_for_a_person(user: User) -> None:
     before = handoff_of(user.channels, user.phone)[0]
     after = user.says(ASK[user.language])
@@ -229,7 +258,8 @@ def forget_me(user: User) -> None:
 
 
 TRIGGERS: dict[str, Callable[[User], None]] = {
-    "emergency": an_emergency, "request": a_request_for_a_person, "keyword": an_sms_keyword,
+    "emergency": an_emergency, "possible": a_possible_risk,
+    "request": a_request_for_a_person, "keyword": an_sms_keyword,
     "media": a_photo, "opt_out": an_opt_out, "forget": forget_me,
 }  # fmt: skip
 

@@ -16,16 +16,16 @@ from sqlalchemy.engine import Engine
 from bot import PROJECT_ROOT
 from bot.channels.clients import close_twilio_client
 from bot.channels.contacts import ContactView
-from bot.channels.inbound import Inbound
+from bot.channels.inbound import ContactOutput, Inbound, TurnRunner
 from bot.channels.outbound import Outbox, SmsSender, TelegramSender
 from bot.channels.store import ChannelStore
 from bot.handoff.console import TelegramConsole
 from bot.handoff.registry import Registry
 from bot.handoff.relay import Relay
 from bot.handoff.service import HandoffService
-from bot.settings import HandoffSettings
+from bot.settings import ChannelSettings, HandoffSettings
 from tests.support.clock import ManualClock
-from tests.support.env import STAFF_CHAT
+from tests.support.env import CHANNEL_ENV, STAFF_CHAT
 from tests.support.standins import StandIns
 
 COUNSELLORS = PROJECT_ROOT / "bot" / "handoff" / "counsellors.sandbox.yml"
@@ -117,3 +117,17 @@ async def console(parts: Parts, phone: str, text: str) -> None:
 
 async def user_says(parts: Parts, contact: ContactView, text: str) -> str | None:
     return await parts.relay.route(contact, Inbound("sms", "x", contact.address, "text", text=text))
+
+
+async def crash(message: object) -> None:
+    """A turn that breaks (a bug, Rasa down)."""
+    raise RuntimeError("the turn broke")
+
+
+def crashing_turns(parts: Parts) -> TurnRunner:
+    """The SMS channel's turn runner on these parts, gated by the relay: give it
+    :func:`crash` as the handler to test what a crashed turn still answers."""
+    settings = ChannelSettings(pseudonym_key=CHANNEL_ENV["PSEUDONYM_KEY"].encode())
+    return TurnRunner("sms", settings, parts.store, parts.relay.outbox,
+                      lambda: ContactOutput("sms", parts.relay.outbox),
+                      gate=parts.relay)  # fmt: skip

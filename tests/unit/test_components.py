@@ -130,7 +130,8 @@ def test_the_risk_model_sets_the_level_the_lexicon_still_wins() -> None:
     assert [m.get("safety_level") for m in (model_clear, possible, none, lexicon_but_none)] == [
         "clear", "possible", "none", "clear",
     ]  # fmt: skip
-    assert possible.get("intent")["name"] == "greet"  # a check-in, not an emergency
+    assert possible.get("intent")["name"] == "safety_checkin"  # a check-in, not an emergency
+    assert possible.get("risk")["intent"] == "greet"  # what she asked, answered with it
     assert possible.get("safety") is None
     assert "safety_level" in possible.as_dict(only_output_properties=True)
 

@@ -69,7 +69,7 @@ def test_health_entries_are_the_answers_with_a_health_source(locales: Path) -> N
             "addiction.alcohol", "number.fr_3114"} <= entries.keys()  # fmt: skip
     for key in entries:
         assert key.startswith(("contraception.", "pregnancy.", "addiction.", "emergency.",
-                               "number.", "local.")), key  # fmt: skip
+                               "number.", "local.", "safety.checkin")), key  # fmt: skip
     assert "greet" not in entries
     assert "menu.privacy" not in entries  # source: service text (no health content)
     assert "emergency.ask_country" not in entries  # source: Interface text (no health content)

@@ -37,6 +37,7 @@ from rasa.core.nlg.generator import NaturalLanguageGenerator
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.core.processor import MessageProcessor
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+from rasa.engine.constants import PLACEHOLDER_TRACKER
 from rasa.engine.graph import ExecutionContext, GraphComponent, GraphNode, GraphSchema
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -78,6 +79,7 @@ from bot.i18n.nlg import CatalogNLG
 from bot.nlu.components import (
     LanguageDetector,
     NormalisingTokenizer,
+    RiskCheck,
     SafetyCheck,
     SafetyGate,
     UnknownWordsFallback,
@@ -629,6 +631,19 @@ def test_recipe_runs_our_components_in_order_then_the_regex_handler(tmp_path: Pa
     payload.set("safety", {"category": "x"}, add_to_output=True)
     unpacked = YAMLStoryReader.unpack_regex_message(payload, DOMAIN)
     assert unpacked.get(INTENT)["name"] == "media" and unpacked.get("safety") is None
+
+
+def test_an_nlu_component_asking_for_the_tracker_gets_it() -> None:
+    config = read_config_file(str(PROJECT_ROOT / "config.yml"))
+    graph = DefaultV1Recipe().graph_config_for_recipe(config, {}, TrainingType.BOTH)
+    risk = next(s for s in graph.predict_schema.nodes.values() if s.uses is RiskCheck)
+    assert risk.needs.get("tracker") == PLACEHOLDER_TRACKER
+    assert "tracker" in _parameters(MessageProcessor.parse_message)
+    assert "tracker" in _parameters(MessageProcessor._parse_message_with_graph)
+    source = inspect.getsource(MessageProcessor._parse_message_with_graph)
+    assert "PLACEHOLDER_TRACKER: tracker" in source
+    source = inspect.getsource(MessageProcessor._handle_message_with_tracker)
+    assert "self.parse_message(message, tracker)" in source
 
 
 def test_nlu_yaml_metadata_layout() -> None:
