@@ -28,6 +28,8 @@ from tests.support.relay import (
     new_user,
     relay_parts,
     sms_to,
+    topic_texts,
+    user_says,
 )
 from tests.support.standins import StandIns
 
@@ -58,13 +60,7 @@ def parts(tmp_path: Path, standins: StandIns) -> Iterator[Parts]:
 
 
 def says(parts: Parts, user: ContactView, text: str) -> str | None:
-    return parts.run(parts.relay.route(user, Inbound("sms", "x", user.address, "text",
-                                                     text=text)))  # fmt: skip
-
-
-def topic_posts(parts: Parts, handoff_id: int) -> list[str]:
-    topic = parts.service.get(handoff_id).topic_id
-    return [s["text"] for s in parts.standins.telegram.sent if s.get("message_thread_id") == topic]
+    return parts.run(user_says(parts, user, text))
 
 
 def checkin_sms(language: str) -> str:
@@ -85,7 +81,8 @@ def test_queued_a_possible_risk_gets_the_checkin_and_goes_first(parts: Parts) ->
     assert handoff.priority and handoff.checkin_at is not None
     assert parts.service.owner(user.id).priority
     flag = Translator("fr")(m.POSSIBLE_FLAG, id=handoff_id)  # the staff group's language
-    assert any(flag in post for post in topic_posts(parts, handoff_id))
+    topic = parts.service.get(handoff_id).topic_id
+    assert any(flag in post for post in topic_texts(parts, topic))
     # Kept for her counsellor, as everything she writes while queued.
     assert [line.text for line in parts.service.transcript(handoff_id)] == [
         "estoy cansada de todo"]

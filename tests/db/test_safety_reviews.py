@@ -39,7 +39,6 @@ from bot.safety.review import (
     SafetyReviews,
 )
 from tests.support.clock import ManualClock
-from tests.support.env import STAFF_CHAT
 from tests.support.handoff import LUCIA, SOFIA
 from tests.support.relay import (
     Parts,
@@ -50,6 +49,7 @@ from tests.support.relay import (
     fire_due,
     new_user,
     sms_to,
+    topic_texts,
     user_says,
 )
 from tests.support.standins import StandIns
@@ -97,11 +97,6 @@ def topic_post(parts: Parts, user_id: int, thread: int | None, text: str) -> Non
     inbound = Inbound("telegram", f"r{next(_updates)}", str(user_id), "staff", text=text,
                       thread=thread)  # fmt: skip
     assert parts.run(parts.relay.console(contact, inbound)) == "console"
-
-
-def topic_texts(parts: Parts, thread: int | None) -> list[str]:
-    return [s["text"] for s in parts.standins.telegram.sent
-            if s["chat_id"] == STAFF_CHAT and s.get("message_thread_id") == thread]  # fmt: skip
 
 
 def test_her_counsellor_marks_a_missed_danger_masked_encrypted_under_her_pseudonym(

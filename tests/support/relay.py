@@ -115,6 +115,12 @@ async def console(parts: Parts, phone: str, text: str) -> None:
     assert routed == "console"
 
 
+def topic_texts(parts: Parts, thread: int | None) -> list[str]:
+    """What the staff group shows in topic ``thread`` (None: its general chat)."""
+    return [s["text"] for s in parts.standins.telegram.sent
+            if s["chat_id"] == STAFF_CHAT and s.get("message_thread_id") == thread]  # fmt: skip
+
+
 async def user_says(parts: Parts, contact: ContactView, text: str) -> str | None:
     return await parts.relay.route(contact, Inbound("sms", "x", contact.address, "text", text=text))
 
