@@ -13,10 +13,13 @@ STAMP   := $(VENV)/.installed
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po)
+PO_FILES := $(wildcard locales/*/LC_MESSAGES/messages.po locales/*/LC_MESSAGES/dashboard.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-.PHONY: help run serve test pytest train validate lint eval eval-language bench-channels bench-handoff bench-safety bench-compare counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
+# make bench-dashboard also runs on this PostgreSQL (a scratch database, dropped afterwards).
+BENCH_POSTGRES ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+
+.PHONY: help run serve dashboard bench-dashboard test pytest train validate lint eval eval-language bench-channels bench-handoff bench-safety bench-compare counsellor sms-report phone telegram-poll catalogs i18n-extract i18n-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -34,13 +37,22 @@ locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
 	$(PYBABEL) compile -D messages -d locales -l $* 2>&1 | grep -v '^compiling' || true
 	@test -f $@
 
+# The staff dashboard's own catalogs (fr, es): bot/dashboard, babel-dashboard.cfg.
+locales/%/LC_MESSAGES/dashboard.mo: locales/%/LC_MESSAGES/dashboard.po $(STAMP)
+	$(PYBABEL) compile -D dashboard -d locales -l $* 2>&1 | grep -v '^compiling' || true
+	@test -f $@
+
 catalogs: $(MO_FILES) ## compile the gettext catalogs (.po -> .mo)
 
-i18n-extract: $(STAMP) ## extract message ids from the domain and the code into locales/messages.pot
+i18n-extract: $(STAMP) ## extract message ids into locales/messages.pot (and dashboard.pot: staff pages)
 	$(PYBABEL) extract -F babel.cfg --no-location --sort-output --omit-header -o locales/messages.pot .
+	$(PYBABEL) extract -F babel-dashboard.cfg --no-default-keywords -k S_ -k t --no-location \
+	  --sort-output --omit-header -o locales/dashboard.pot .
 
 i18n-update: i18n-extract ## merge new message ids into the fr, es and bm catalogs
 	$(PYBABEL) update --no-fuzzy-matching --ignore-obsolete --width 100 -D messages -i locales/messages.pot -d locales
+	for l in fr es; do $(PYBABEL) update --no-fuzzy-matching --ignore-obsolete --width 100 \
+	  -D dashboard -i locales/dashboard.pot -d locales -l $$l || exit 1; done
 
 train: $(STAMP) catalogs ## train the model when it is missing or its data, domain, config or NLU code changed
 	$(PY) -m bot train
@@ -50,6 +62,9 @@ run: train ## set everything up and chat with the assistant in this terminal (Ct
 
 serve: $(STAMP) catalogs ## production: check the settings, then the action server and the Rasa instances (.env)
 	$(PY) -m bot serve
+
+dashboard: $(STAMP) catalogs ## the staff dashboard on http://127.0.0.1:5090/staff/ (accounts: python -m bot staff add)
+	$(PY) -m bot dashboard
 
 counsellor: $(STAMP) catalogs ## in a second terminal beside `make run`: play the counsellor (TAKE 12, #12 text, DONE 12 resolved)
 	$(PY) -m bot counsellor
@@ -80,6 +95,9 @@ bench-safety: train ## an emergency while a counsellor holds the conversation: t
 
 bench-compare: train ## stock rasa run vs serve mode (1, 2 instances): ready time, turns/s, p50/p95, RSS
 	$(PY) -m bot bench-compare
+
+bench-dashboard: $(STAMP) catalogs ## dashboard pages with a year of data for 5,000 users (SQLite, PostgreSQL): p50/p95
+	$(PY) -m bot dashboard bench --postgres "$(BENCH_POSTGRES)"
 
 sms-report: catalogs ## SMS segments of every catalog entry as the SMS channel sends it
 	$(PY) -m bot sms-report

@@ -10,6 +10,7 @@ comes last, so that "1" and "2" answer it and no other numbered question.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -17,10 +18,13 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.health import QUESTIONS, RESPONSES, answer, chosen_response
-from bot import menu
+from actions.safety import channel_country
+from bot import menu, safety
+from bot.db.database import engine_from_env
 from bot.i18n import Translator
 from bot.i18n.language import LANGUAGE_SLOT
 from bot.safety.context import CHECKIN_ACTION, CHECKIN_ANSWERS
+from bot.safety.risk import POSSIBLE
 
 
 class ActionSafetyCheckin(Action):
@@ -40,7 +44,11 @@ class ActionSafetyCheckin(Action):
             message["intent"] = {"name": asked}
             events += await answer(dispatcher, tracker, domain, ask_country=False,
                                    message=message)  # fmt: skip
-        translate = Translator(tracker.get_slot(LANGUAGE_SLOT))
+        language = tracker.get_slot(LANGUAGE_SLOT)
+        country = tracker.get_slot(menu.COUNTRY_SLOT) or channel_country(tracker)
+        await asyncio.to_thread(safety.record_alert, engine_from_env(), tracker.sender_id,
+                                safety.GENERAL, language, country, POSSIBLE)  # fmt: skip
+        translate = Translator(language)
         dispatcher.utter_message(
             response="utter_safety_checkin",
             buttons=[{"title": translate(key), "payload": payload}

@@ -44,6 +44,7 @@ async def send_numbers(
         dispatcher.utter_message(response="utter_emergency_numbers", numbers=listed, slots=slots)
     else:
         dispatcher.utter_message(response=safety.go_now_response(category), slots=slots)
+    await asyncio.to_thread(safety.numbers_given, engine_from_env(), tracker.sender_id)
     return [SlotSet(menu.MENU_SLOT, None)]
 
 

@@ -27,6 +27,7 @@ from bot.channels.report import LIMIT, catalog_costs, report_lines
 from bot.channels.webhook_cli import add_commands as add_telegram_commands
 from bot.chat import COUNSELLOR_BANNER, chat
 from bot.content.cli import add_commands as add_content_commands
+from bot.dashboard.cli import add_commands as add_dashboard_commands
 from bot.db.database import database_url, make_engine
 from bot.handoff import bench as handoff_bench
 from bot.handoff.registry_cli import add_commands as add_registry_commands
@@ -349,12 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     add_privacy_commands(commands, _privacy_desk)
     add_content_commands(commands)
     add_safety_commands(commands)
+    add_dashboard_commands(commands)
     serve_parser = commands.add_parser(
         "serve", help="production: the action server and the Rasa instances, from .env"
     )
     serve_parser.add_argument("--instances", type=int, help="Rasa processes on this host "
                               "(default INSTANCES, 1), on RASA_PORT, RASA_PORT+1...")
-    serve_parser.add_argument("--process", choices=("actions", "rasa"),
+    serve_parser.add_argument("--process", choices=("actions", "rasa", "dashboard"),
                               help="run only this process (one systemd unit per process)")
     serve_parser.add_argument("--instance", type=int, default=0,
                               help="with --process rasa: which one (port RASA_PORT+N)")

@@ -22,6 +22,7 @@ import bot.channels.contacts
 import bot.channels.deliveries
 import bot.channels.leases
 import bot.channels.messages
+import bot.dashboard.models
 import bot.handoff.models
 import bot.handoff.ownership
 import bot.handoff.registry

@@ -246,6 +246,42 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    """The staff dashboard (``python -m bot dashboard``, ``/staff/`` behind the proxy)."""
+
+    host: str = "127.0.0.1"  # behind the reverse proxy, never on a public address
+    port: int = 5090
+    secure_cookie: bool = False  # true behind HTTPS: the browser sends the session over TLS only
+    session_idle: timedelta = timedelta(minutes=30)  # signed out after this long unused
+    session_max: timedelta = timedelta(hours=12)  # and after this long in any case
+    lockout_after: int = 5  # wrong passwords in a row before the account is locked
+    lockout_for: timedelta = timedelta(minutes=15)
+    refresh_every: timedelta = timedelta(minutes=10)  # the weekly figures are recomputed
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DashboardSettings:
+        """``DASHBOARD_HOST``, ``DASHBOARD_PORT``, ``DASHBOARD_SECURE_COOKIE``,
+        ``DASHBOARD_SESSION_IDLE_MIN``, ``DASHBOARD_SESSION_MAX_H``, ``DASHBOARD_LOCKOUT_AFTER``,
+        ``DASHBOARD_LOCKOUT_MIN``, ``DASHBOARD_REFRESH_MIN``."""
+        env = os.environ if environ is None else environ
+
+        def minutes(name: str, default: timedelta) -> timedelta:
+            return timedelta(minutes=float(env.get(name) or default.total_seconds() / 60))
+
+        return cls(
+            host=env.get("DASHBOARD_HOST") or cls.host,
+            port=int(env.get("DASHBOARD_PORT") or cls.port),
+            secure_cookie=env.get("DASHBOARD_SECURE_COOKIE", "").strip().lower() in _TRUE,
+            session_idle=minutes("DASHBOARD_SESSION_IDLE_MIN", cls.session_idle),
+            session_max=timedelta(hours=float(
+                env.get("DASHBOARD_SESSION_MAX_H") or cls.session_max.total_seconds() / 3600)),
+            lockout_after=int(env.get("DASHBOARD_LOCKOUT_AFTER") or cls.lockout_after),
+            lockout_for=minutes("DASHBOARD_LOCKOUT_MIN", cls.lockout_for),
+            refresh_every=minutes("DASHBOARD_REFRESH_MIN", cls.refresh_every),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of them: what :func:`settings_from_env` returns."""
 
@@ -257,6 +293,7 @@ class Settings:
     booking: BookingSettings = field(default_factory=BookingSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -270,6 +307,7 @@ class Settings:
             booking=BookingSettings.from_env(env),
             serve=ServeSettings.from_env(env),
             privacy=PrivacySettings.from_env(env),
+            dashboard=DashboardSettings.from_env(env),
         )
 
     @property

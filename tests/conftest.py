@@ -16,7 +16,7 @@ from tests.support.env import CHANNEL_ENV
 from tests.support.standins import StandIns
 
 TESTS = Path(__file__).resolve().parent
-LAYERS = ("unit", "db", "stack")  # the directories under tests/, and their markers
+LAYERS = ("unit", "db", "stack", "browser")  # the directories under tests/, and their markers
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -39,7 +39,7 @@ from bot.handoff.ownership import BOT, COUNSELLOR, Owner
 from bot.handoff.registry import Registry
 from bot.handoff.service import HandoffService
 from bot.i18n import Translator
-from bot.safety import GENERAL, emergency_messages, numbers_line, record_alert
+from bot.safety import GENERAL, emergency_messages, numbers_given, numbers_line, record_alert
 from bot.safety.context import CHECKIN_ANSWERS, CHECKIN_OPEN, HELP, SAFE, checkin_answer
 from bot.safety.risk import CLEAR, NONE, POSSIBLE
 from bot.safety.verdict import RiskReader, verdict
@@ -117,6 +117,8 @@ class HandoffSafety:
     ) -> None:
         """Possible risk in a handoff: first in line, the staff told (no text, as for an
         emergency), and, while she waits, the check-in."""
+        await self._db(record_alert, self.store.engine, contact.id, GENERAL, handoff.language,
+                       contact.country, POSSIBLE)  # fmt: skip
         if not handoff.priority:
             handoff, _ = await self._db(self.service.request, contact.id, "emergency",
                                         language=handoff.language, channel=handoff.channel)
@@ -168,6 +170,7 @@ class HandoffSafety:
         await self._send(contact.id, reply)
         if contact.country:
             await self._send(contact.id, line)
+            await self._db(numbers_given, self.store.engine, contact.id)
             return
         await self._ask_country(contact, handoff, category, menu.ASK_COUNTRY)
 
@@ -196,6 +199,7 @@ class HandoffSafety:
             if country in PROGRAMME:  # kept for the next time ("another country" is not)
                 await self._db(self.store.set_country, contact.id, country)
             await self._send(contact.id, numbers_line(category, handoff.language, country))
+            await self._db(numbers_given, self.store.engine, contact.id)
             await self._db(self.service.country_settled, handoff.id)
         elif handoff.country_asks < MAX_COUNTRY_ASKS:
             await self._ask_country(contact, handoff, category, menu.ASK_COUNTRY_AGAIN)

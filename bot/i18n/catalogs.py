@@ -23,19 +23,19 @@ PLURAL_FORMS = {
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def po_path(language: str, directory: Path | None = None) -> Path:
-    return (directory or locales_dir()) / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+def po_path(language: str, directory: Path | None = None, domain: str = DOMAIN) -> Path:
+    return (directory or locales_dir()) / language / "LC_MESSAGES" / f"{domain}.po"
 
 
-def load_po(language: str, directory: Path | None = None) -> Catalog:
-    """The editable catalog of ``language``."""
-    with po_path(language, directory).open("rb") as handle:
+def load_po(language: str, directory: Path | None = None, domain: str = DOMAIN) -> Catalog:
+    """The editable catalog of ``language`` (``domain``: ``dashboard`` for the staff pages)."""
+    with po_path(language, directory, domain).open("rb") as handle:
         return read_po(handle, locale=language)
 
 
-def load_template(directory: Path | None = None) -> Catalog:
-    """``messages.pot``: every key the domain and the code use."""
-    with ((directory or locales_dir()) / f"{DOMAIN}.pot").open("rb") as handle:
+def load_template(directory: Path | None = None, domain: str = DOMAIN) -> Catalog:
+    """``messages.pot``: every key the domain and the code use (or ``dashboard.pot``)."""
+    with ((directory or locales_dir()) / f"{domain}.pot").open("rb") as handle:
         return read_po(handle)
 
 
@@ -43,12 +43,14 @@ def placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 
 
-def catalog_problems(keys: set[str], directory: Path | None = None) -> list[str]:
-    """Everything wrong with the fr, es and bm catalogs for the message ``keys``."""
+def catalog_problems(keys: set[str], directory: Path | None = None, domain: str = DOMAIN,
+                     languages: tuple[str, ...] = LANGUAGES) -> list[str]:  # fmt: skip
+    """Everything wrong with the fr, es and bm catalogs for the message ``keys`` (or with
+    another ``domain``'s ``languages``)."""
     problems = []
     reference: dict[str, set[str]] = {}
-    for language in LANGUAGES:
-        catalog = load_po(language, directory)
+    for language in languages:
+        catalog = load_po(language, directory, domain)
         header = dict(catalog.mime_headers)
         if header.get("Plural-Forms") != PLURAL_FORMS[language]:
             problems.append(f"{language}: Plural-Forms is {header.get('Plural-Forms')!r}")

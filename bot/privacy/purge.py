@@ -4,7 +4,9 @@ Our tables keep their rows (when, which channel, what kind, how many SMS segment
 programme's counts) without the words; the risk check's review queue (the masked messages
 counsellors marked, :mod:`bot.safety.review`) goes after the same time; contacts nobody
 heard from for that long go, unless a workshop place or a handoff still needs to reach them;
-Rasa's tracker keeps its events with their words blanked (:mod:`bot.privacy.tracker`). Run
+Rasa's tracker keeps its events with their words blanked (:mod:`bot.privacy.tracker`). The
+dashboard's weekly figures are computed first (:func:`bot.dashboard.rollup.refresh`), so the
+weeks about to lose rows keep their counts. Run
 once across instances by :mod:`bot.privacy.worker`, or by hand: ``python -m bot privacy purge
 [--dry-run]``.
 """
@@ -23,6 +25,7 @@ from bot.booking.models import ACTIVE, Booking
 from bot.channels.buttons import ButtonChoice
 from bot.channels.contacts import Contact
 from bot.channels.messages import InboundMessage, OutboundMessage
+from bot.dashboard.rollup import refresh
 from bot.db.base import utcnow
 from bot.db.transactions import session_factory
 from bot.handoff.models import HandoffMessage, HandoffRow
@@ -69,6 +72,12 @@ def purge(
     """Erase every text older than ``cutoff``; what was (or, with ``dry_run``, would be)
     erased, table by table."""
     counts: dict[str, int] = {}
+    if not dry_run:  # the weeks about to lose rows keep their counts (the dashboard's)
+        try:
+            refresh(engine, events, cutoff)
+        except Exception as error:  # her words go on time even if the counts cannot be kept
+            logger.error("Dashboard figures not computed before the purge (%s).",
+                         type(error).__name__)
     with session_factory(engine).begin() as session:
         for name, table, which, values in _targets(cutoff):
             if dry_run:

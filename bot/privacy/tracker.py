@@ -118,6 +118,10 @@ class RasaEvents:
                 return False
         return True
 
+    def present(self) -> bool:
+        """Whether Rasa has made its table yet."""
+        return self._exists()
+
     def delete(self, sender_id: str) -> int:
         """Erase a conversation's tracker; how many events went."""
         if not self._exists():

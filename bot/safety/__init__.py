@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
+from bot.db.base import utcnow
 from bot.db.transactions import session_factory
 from bot.i18n import Translator
 from bot.nlu.normalise import normalise
 from bot.safety.models import SafetyAlert
+from bot.safety.risk import CLEAR
 
 logger = logging.getLogger(__name__)
 
@@ -143,8 +146,10 @@ def record_alert(
     category: str,
     language: str | None,
     country: str | None,
+    level: str = CLEAR,
 ) -> int:
-    """Store an alert for review and for a priority handoff; returns its id.
+    """Store an alert for review and for a priority handoff (``clear``), or a check-in
+    (``possible``) for the programme's counts; returns its id.
 
     Logged without the conversation id or any message text.
     """
@@ -154,12 +159,32 @@ def record_alert(
             category=category,
             language=language,
             country=country,
+            level=level,
+            needs_handoff=level == CLEAR,
         )
         session.add(alert)
         session.flush()
         alert_id = int(alert.id)
-    logger.info("Safety alert %d recorded: category=%s country=%s", alert_id, category, country)
+    logger.info("Safety alert %d recorded: category=%s level=%s country=%s", alert_id, category,
+                level, country)  # fmt: skip
     return alert_id
+
+
+def numbers_given(engine: Engine, conversation_id: str) -> None:
+    """Her numbers (or where to go now) were sent: her latest emergency still waiting for
+    them gets the time, the dashboard's "time to numbers"."""
+    with session_factory(engine).begin() as session:
+        latest = session.scalar(
+            select(func.max(SafetyAlert.id)).where(
+                SafetyAlert.conversation_id == conversation_id, SafetyAlert.level == CLEAR
+            )
+        )
+        if latest is not None:
+            session.execute(
+                update(SafetyAlert)
+                .where(SafetyAlert.id == latest, SafetyAlert.numbers_at.is_(None))
+                .values(numbers_at=utcnow())
+            )
 
 
 def numbers_listed(country: str | None, category: str, language: str | None) -> str | None:

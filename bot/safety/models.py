@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, DateTime, Integer, String
 
 from bot.db.base import Base, utcnow
+from bot.safety.risk import CLEAR  # an emergency; "possible": a worry that got the check-in
 
 
 class SafetyAlert(Base):
@@ -24,3 +25,6 @@ class SafetyAlert(Base):
     needs_handoff = Column(Boolean, nullable=False, default=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     reviewed_at = Column(DateTime(timezone=True))
+    # Columns in the order the revisions added them.
+    level = Column(String(12), nullable=False, default=CLEAR, server_default=CLEAR)
+    numbers_at = Column(DateTime(timezone=True))  # when her numbers were first sent

@@ -1,13 +1,14 @@
 """``python -m bot serve``: the production processes, in the foreground until SIGTERM.
 
-One action server on loopback and ``--instances`` Rasa servers in serve mode
-(:mod:`bot.server.app`) on ``HOST``, ports ``RASA_PORT`` and up. Each instance is named
+One action server and the staff dashboard (:mod:`bot.dashboard.web`) on loopback, and
+``--instances`` Rasa servers in serve mode (:mod:`bot.server.app`) on ``HOST``, ports
+``RASA_PORT`` and up. Each instance is named
 ``host:port`` in the conversation leases, the same after a restart, so a restarted instance
 takes back its own conversations at once and never another live instance's. A child that
 dies is started again; SIGTERM stops them all, each letting its running turns finish.
 
-``--process actions`` and ``--process rasa --instance I`` run one process in place of this
-supervisor (one systemd unit per process: ``deploy/systemd/``).
+``--process actions``, ``--process dashboard`` and ``--process rasa --instance I`` run one
+process in place of this supervisor (one systemd unit per process: ``deploy/systemd/``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def rasa_command(settings: Settings, index: int) -> list[str]:
             "--model", str(settings.stack.model)]  # fmt: skip
 
 
+def dashboard_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "bot", "dashboard", "--host", settings.dashboard.host,
+            "--port", str(settings.dashboard.port)]  # fmt: skip
+
+
+# Behind the proxy's HTTPS: the dashboard's session cookie never travels in plain HTTP
+# (unless the operator set otherwise).
+DASHBOARD_ENV = {"DASHBOARD_SECURE_COOKIE": "true"}
+
+
+def _dashboard_env() -> dict[str, str]:
+    return {k: v for k, v in DASHBOARD_ENV.items() if not os.environ.get(k)}
+
+
 class ServeStack(LocalStack):
     """The action server and the Rasa instances of serve mode, as child processes."""
 
@@ -81,7 +96,8 @@ class ServeStack(LocalStack):
     def start(self) -> ServeStack:
         """Start every process and wait until each Rasa instance is ready."""
         s = self.settings
-        ports = [s.action_port, *(s.rasa_port + i for i in range(self.instances))]
+        ports = [s.action_port, *(s.rasa_port + i for i in range(self.instances)),
+                 self.full.dashboard.port]
         taken = [p for p in ports if port_in_use("127.0.0.1", p)]
         if taken:
             raise StackError(f"Port(s) {', '.join(map(str, taken))} taken; stop what uses "
@@ -92,14 +108,20 @@ class ServeStack(LocalStack):
         for i in range(self.instances):
             self._launch(f"rasa-{i}", rasa_command(self.full, i),
                          {"INSTANCE_ID": instance_id(self.full, i)})  # fmt: skip
+        self._launch("dashboard", dashboard_command(self.full), _dashboard_env())
         try:
             self._wait("actions", f"http://127.0.0.1:{s.action_port}/health", deadline)
+            self._wait("dashboard", f"{self.dashboard_url}/staff/login", deadline)
             for i in range(self.instances):
                 self._wait(f"rasa-{i}", f"{self.url(i)}/health/ready", deadline)
         except BaseException:
             self.stop(STOP_TIMEOUT_S)
             raise
         return self
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.full.dashboard.port}"
 
     def process(self, name: str) -> Any:
         return next(p for n, p, _ in self._processes if n == name)
@@ -135,6 +157,9 @@ def run_one(settings: Settings, process: str, index: int) -> int:
     if process == "actions":
         env["SANIC_HOST"] = "127.0.0.1"  # the action server has no auth: loopback only
         command = actions_command(settings)
+    elif process == "dashboard":
+        env.update(_dashboard_env())
+        command = dashboard_command(settings)
     else:
         env["INSTANCE_ID"] = instance_id(settings, index)
         command = rasa_command(settings, index)

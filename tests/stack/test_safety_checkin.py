@@ -4,32 +4,25 @@ language; "2", "no", "help", or no answer and more worry, gets the emergency ans
 "yes" a thank-you; a worry spread over several messages is caught by the last one. In French,
 Spanish and Bambara, answered as people write (digits, words, no accents, typos).
 
-The messages are chosen for the current model: the ``worry`` fixture and
-``test_the_escalating_messages_are_none_alone`` fail with a clear message if a new training
-moves them."""
+The messages are chosen for the current model: the ``worry`` fixture
+(``tests.support.conversation.worries``) and ``test_the_escalating_messages_are_none_alone``
+fail with a clear message if a new training moves them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, select
 
 from bot.i18n import Translator
 from bot.launcher import LocalStack
 from bot.safety import load_lexicon
-from tests.support.conversation import GREETINGS, Conversation
+from bot.safety.models import SafetyAlert
+from tests.support.conversation import GREETINGS, Conversation, worries
 
 pytestmark = pytest.mark.stack
 
-# Worrying messages without a risk word, per language: the first the current model finds
-# `possible` is used (a new training may move one across a threshold; the next one then
-# serves, and the fixture says when none is left).
-WORRIES = {
-    "fr": ["je suis dehors et il fait nuit, j'ai peur", "ce soir je sais pas ce que je vais faire",
-           "je suis un poids pour tout le monde", "j'en ai marre de tout"],
-    "es": ["nadie me quiere", "hoy duermo en la calle", "no me siento segura en mi casa"],
-    "bm": ["n segenna ni fen bee ye", "n ye doni ye bɛɛ kun", "a ye n ka telefɔni ta"],
-}
 # Conversations whose danger shows only together: each message alone is `none`. None is
 # known in Bambara: the model's Bambara scores stay low even read together (README).
 ESCALATING = {
@@ -53,16 +46,7 @@ SAFE = {
 @pytest.fixture(scope="module")
 def worry(stack: LocalStack) -> dict[str, str]:
     """One `possible` message per language, without a risk word."""
-    lexicon, found = load_lexicon(), {}
-    for language, texts in WORRIES.items():
-        for text in texts:
-            parsed = stack.parse(text)
-            if (lexicon.category(text) is None and parsed["language"] == language
-                    and parsed["safety_level"] == "possible"):  # fmt: skip
-                found[language] = text
-                break
-    assert set(found) == set(WORRIES), f"no `possible` message left in {set(WORRIES) - set(found)}"
-    return found
+    return worries(stack)
 
 
 def sent(chat: Conversation) -> list[str | None]:
@@ -107,6 +91,30 @@ def test_no_answer_then_more_worry_is_an_emergency(
     """Silence, then the worry again: the emergency answer."""
     chat = checked_in(stack, worry, language)
     chat.expect(worry[language], *EMERGENCY, language=language)
+
+
+def test_the_checkin_and_the_time_to_her_numbers_are_recorded(
+    stack: LocalStack, worry: dict[str, str]
+) -> None:
+    """For the programme's counts (the dashboard's Safety page): the check-in as a
+    `possible` alert, the emergency as a `clear` one with the moment her numbers went."""
+    chat = checked_in(stack, worry, "es")
+    chat.expect("2", *EMERGENCY, language="es")
+    assert "utter_emergency_numbers" in sent_after(chat, "vivo en Peru")
+    engine = create_engine(f"sqlite:///{stack.settings.var_dir / 'app.db'}", future=True)
+    with engine.connect() as connection:
+        alerts = connection.execute(select(
+            SafetyAlert.level, SafetyAlert.created_at, SafetyAlert.numbers_at).where(
+            SafetyAlert.conversation_id == chat.sender).order_by(SafetyAlert.id)).all()  # fmt: skip
+    engine.dispose()
+    assert [a.level for a in alerts] == ["possible", "clear"]
+    assert alerts[0].numbers_at is None
+    assert alerts[1].numbers_at is not None and alerts[1].numbers_at >= alerts[1].created_at
+
+
+def sent_after(chat: Conversation, text: str) -> list[str | None]:
+    chat.say(text)
+    return sent(chat)
 
 
 def test_another_question_after_the_checkin_is_answered_as_usual(

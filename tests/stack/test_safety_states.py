@@ -24,6 +24,7 @@ from bot.handoff import messages as m
 from bot.i18n import Translator
 from bot.privacy import FORGET_ASK, FORGET_DONE, STAFF_ERASED
 from bot.safety import numbers_line
+from tests.support.conversation import worries
 from tests.support.handoff import (
     LUCIA,
     SOFIA,
@@ -53,10 +54,6 @@ COUNTRY = {"+2237": "ML", "+5190": "PE", "+3370": "FR"}
 GREET = {"fr": "bonjour", "es": "hola", "bm": "i ni ce"}
 ASK = {"fr": "PARLER", "es": "HABLAR", "bm": "KUMA"}
 EMERGENCY = {"fr": "je veux mourir", "es": "me quiero matar", "bm": "n b'a fe ka n yere faga"}
-# `possible` for the risk model, no risk word (tests/stack/test_safety_checkin.py picks the
-# same ones first, and says when a new training moves them).
-WORRY = {"fr": "je suis dehors et il fait nuit, j'ai peur", "es": "nadie me quiere",
-         "bm": "n segenna ni fen bee ye"}  # fmt: skip
 HELP = {"fr": "AIDE", "es": "AYUDA", "bm": "DEME"}
 STOP = {"fr": "ARRET", "es": "BAJA", "bm": "DABILA"}
 FORGET = {"fr": "EFFACER", "es": "Borrar", "bm": "Jɔsi"}
@@ -151,7 +148,7 @@ def an_emergency(user: User) -> None:
 
 
 def a_possible_risk(user: User) -> None:
-    said = WORRY[user.language]
+    said = worries(user.channels.stack)[user.language]  # `possible` for this model
     after = user.says(said)
     if user.state == "country_question":  # the emergency's question stays the question
         user.waits_for("emergency.ask_country_again", after, "the question again")

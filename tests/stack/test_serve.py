@@ -87,7 +87,8 @@ def served(
         "DATABASE_URL": database, "TRACKER_STORE_URL": database,
         "LOCK_STORE_URL": "redis://127.0.0.1:6379/3", "RASA_API_TOKEN": TOKEN,
         "RASA_PORT": str(two_free_ports()), "ACTION_PORT": str(free_port()),
-        "VAR_DIR": str(var), "MODEL_PATH": str(model_path), "INSTANCES": "2",
+        "DASHBOARD_PORT": str(free_port()), "VAR_DIR": str(var),
+        "MODEL_PATH": str(model_path), "INSTANCES": "2",
         "CONVERSATION_LEASE_S": "4", "RATE_LIMIT_MESSAGES": "100",
         "TELEGRAM_STAFF_PER_MINUTE": "100000",
     }  # fmt: skip
@@ -176,6 +177,14 @@ def test_a_body_over_one_megabyte_is_refused_before_it_is_read(served: ServeStac
     signed = {**headers, "Content-Length": str(len(body))}
     found = answer(urllib.parse.urlsplit(served.url(1)).port or 0, "/webhooks/sms/webhook", signed)
     assert found.startswith("HTTP/1.1 413"), found
+
+
+def test_the_staff_dashboard_runs_beside_the_instances(served: ServeStack) -> None:
+    """Serve mode starts the dashboard on loopback (nginx passes /staff/ to it); its cookies
+    are for HTTPS only, the proxy's."""
+    with urllib.request.urlopen(f"{served.dashboard_url}/staff/login", timeout=10) as answer:
+        assert answer.status == 200
+        assert "secure" in answer.headers["Set-Cookie"].lower()
 
 
 def test_health_and_metrics(served: ServeStack) -> None:

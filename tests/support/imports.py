@@ -23,9 +23,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "bot.evaluation", "bot.training", "bot.validate", "bot.standins",
         "bot.channels.bench", "bot.channels.sandbox", "bot.channels.phone",
         "bot.channels.polling", "bot.channels.report", "bot.handoff.bench", "bot.safety.bench",
-        "bot.server", "actions",
+        "bot.dashboard.bench", "bot.dashboard.cli", "bot.server", "actions",
     )),
-    ("features", ("bot.handoff", "bot.booking", "bot.privacy")),
+    ("features", ("bot.handoff", "bot.booking", "bot.privacy", "bot.dashboard")),
     ("services", ("bot.channels", "bot.safety", "bot.content", "bot.nlu.components")),
     ("language", ("bot.nlu", "bot.i18n", "bot.countries", "bot.menu")),
     ("storage", (

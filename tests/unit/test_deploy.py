@@ -79,6 +79,7 @@ class Site:
     https_port: int
     upstreams: tuple[Upstream, Upstream]
     root: Path
+    dashboard: Upstream  # the staff dashboard's place (/staff/)
 
     @property
     def received(self) -> list[Request]:
@@ -126,6 +127,7 @@ def render_site(conf: str, site: Site, cert: Path, key: Path) -> str:
         f"/etc/letsencrypt/live/{HOST}/privkey.pem": str(key),
         "server 127.0.0.1:5005 ": f"server 127.0.0.1:{first} ",
         "server 127.0.0.1:5006 ": f"server 127.0.0.1:{second} ",
+        "server 127.0.0.1:5090 ": f"server 127.0.0.1:{site.dashboard.listening_port} ",
         "/var/log/nginx/": f"{site.root / 'logs'}/",
         "root /var/www/html;": f"root {site.root / 'www'};",
     }
@@ -181,8 +183,8 @@ def site(tmp_path: Path, certificate: tuple[Path, Path]) -> Iterator[Site]:
     assert nginx is not None
     for folder in ("logs", "temp", "www/.well-known/acme-challenge"):
         (tmp_path / folder).mkdir(parents=True)
-    with Upstream() as first, Upstream() as second:
-        running = Site(_free_port(), _free_port(), (first, second), tmp_path)
+    with Upstream() as first, Upstream() as second, Upstream() as dashboard:
+        running = Site(_free_port(), _free_port(), (first, second), tmp_path, dashboard)
         (tmp_path / "sante.conf").write_text(
             render_site(SITE.read_text(encoding="utf-8"), running, *certificate)
         )
@@ -292,6 +294,22 @@ def test_everything_else_stays_inside(site: Site, method: str, path: str, status
     assert site.received == []
 
 
+def test_the_staff_dashboard_is_reached_under_staff_and_only_there(site: Site) -> None:
+    """Staff's browsers reach the dashboard (which signs them in itself), never an instance."""
+    for method, path in (("GET", "/staff/reach?from=2026-01-05"), ("POST", "/staff/login"),
+                         ("GET", "/staff/static/dashboard.css")):  # fmt: skip
+        status, _, _ = site.request(method, path, b"csrf=x" if method == "POST" else None)
+        assert status == 200, path
+    paths = [r.path for r in site.dashboard.received]
+    assert paths == ["/staff/reach", "/staff/login", "/staff/static/dashboard.css"]
+    assert site.dashboard.received[0].query == {"from": "2026-01-05"}  # the filters reach it
+    assert site.dashboard.received[0].headers["X-Forwarded-Proto"] == "https"
+    status, answer, _ = site.request("GET", "/staff")
+    assert status == 301 and answer.headers["Location"] == f"https://{HOST}/staff/"
+    assert site.request("GET", "/staff/reach", tls=False)[0] == 301  # plain HTTP: redirected
+    assert site.received == []  # no instance saw any of it
+
+
 def test_a_body_over_1_mb_is_refused_before_any_instance(site: Site) -> None:
     big = b"Body=" + b"x" * (3 * 1024 * 1024)
     assert site.request("POST", "/webhooks/sms/webhook", big)[0] == 413
@@ -380,7 +398,8 @@ def words(values: list[str]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("name", "process"),
-    [("sante-actions.service", "actions"), ("sante-rasa@.service", "rasa --instance %i")],
+    [("sante-actions.service", "actions"), ("sante-rasa@.service", "rasa --instance %i"),
+     ("sante-dashboard.service", "dashboard")],
 )
 def test_each_unit_runs_one_serve_process(name: str, process: str) -> None:
     service = unit(name)["Service"]

@@ -13,11 +13,11 @@ from bot.settings import Settings, settings_from_env
 
 SETTINGS_MODULE = PROJECT_ROOT / "bot" / "settings.py"
 # Reading the environment elsewhere is for these reasons only: the launcher, the serve
-# supervisor and the comparison benchmark copy it into the servers' environment, training
-# prints less on CI.
+# supervisor and the comparison and dashboard benchmarks copy it into the servers'
+# environment, training prints less on CI.
 ENVIRONMENT_READERS = {
     "bot/settings.py", "bot/launcher.py", "bot/server/supervisor.py",
-    "bot/server/bench/targets.py", "bot/training.py",
+    "bot/server/bench/targets.py", "bot/training.py", "bot/dashboard/bench.py",
 }  # fmt: skip
 
 
