@@ -43,9 +43,9 @@ from bot.handoff.models import HandoffRow
 from bot.handoff.registry import CounsellorRecord
 from bot.privacy.erase import Eraser
 from bot.privacy.purge import purge
-from bot.privacy.tracker import EVENTS, RasaEvents, tracker_engine
+from bot.privacy.tracker import EVENTS, RasaEvents
 from bot.safety.models import SafetyAlert
-from tests.support.env import require_postgres
+from tests.support.dashboard import events_beside
 
 UTC = timezone.utc
 W1, W2, W3 = date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 23)  # Mondays
@@ -105,14 +105,7 @@ class World:
 
 @pytest.fixture()
 def world(isolated: Engine) -> Iterator[World]:
-    if isolated.dialect.name == "postgresql":  # Rasa's table in the test's own schema too
-        mapping = isolated.get_execution_options()["schema_translate_map"]
-        tracker = tracker_engine(require_postgres()).execution_options(
-            schema_translate_map=mapping)
-    else:
-        tracker = isolated
-    EVENTS.create(tracker, checkfirst=True)
-    w = World(isolated, RasaEvents(tracker))
+    w = World(isolated, RasaEvents(events_beside(isolated)))
     build(w)
     yield w
 

@@ -20,9 +20,9 @@ from bot.dashboard.figures import Figures, Filters, Page, Table, percentile
 from bot.dashboard.rollup import BILLED, NOT_COUNTED_KINDS, refresh, week_of
 from bot.dashboard.seed import SeedPlan, seed
 from bot.handoff.models import HandoffRow
-from bot.privacy.tracker import EVENTS, RasaEvents, tracker_engine
+from bot.privacy.tracker import EVENTS, RasaEvents
 from bot.safety.models import SafetyAlert
-from tests.support.env import require_postgres
+from tests.support.dashboard import events_beside
 
 END = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)  # a Monday morning
 WEEKS = 6
@@ -30,13 +30,7 @@ WEEKS = 6
 
 @pytest.fixture()
 def seeded(isolated: Engine) -> Iterator[tuple[Engine, RasaEvents, Filters]]:
-    if isolated.dialect.name == "postgresql":
-        mapping = isolated.get_execution_options()["schema_translate_map"]
-        tracker = tracker_engine(require_postgres()).execution_options(
-            schema_translate_map=mapping)
-    else:
-        tracker = isolated
-    EVENTS.create(tracker, checkfirst=True)
+    tracker = events_beside(isolated)
     seed(isolated, tracker, SeedPlan(users=400, weeks=WEEKS, end=END))
     events = RasaEvents(tracker)
     refresh(isolated, events, END - timedelta(days=90), END)

@@ -30,8 +30,22 @@ from bot import PROJECT_ROOT
 from bot.channels.sandbox import free_port
 from bot.db.crypto import keyring_from
 from bot.db.database import make_engine
+from bot.privacy.tracker import EVENTS, tracker_engine
+from tests.support.env import require_postgres
 
 STARTUP_S = 60.0
+
+
+def events_beside(isolated: Engine) -> Engine:
+    """Rasa's ``events`` table beside our tables of an ``isolated`` database (on PostgreSQL,
+    in the test's own schema), made if missing."""
+    tracker = isolated
+    if isolated.dialect.name == "postgresql":
+        mapping = isolated.get_execution_options()["schema_translate_map"]
+        tracker = tracker_engine(require_postgres()).execution_options(
+            schema_translate_map=mapping)
+    EVENTS.create(tracker, checkfirst=True)
+    return tracker
 
 
 @dataclass(frozen=True)
