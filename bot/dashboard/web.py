@@ -127,8 +127,14 @@ class Renderer:
             writer.writerow([t(table.title)])
             writer.writerow([t(c) for c in table.columns])
             for row in table.rows:
-                writer.writerow([shown(v) for v in row])
+                writer.writerow([_cell(shown(v)) for v in row])
         return "\ufeff" + out.getvalue()  # the BOM: spreadsheets then read UTF-8
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet never runs a cell as a formula (a venue's or counsellor's name is
+    staff's typing, not ours)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _secure(answer: HTTPResponse) -> HTTPResponse:
